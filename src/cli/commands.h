@@ -1,0 +1,25 @@
+// Registration of each group of subcommands on the root CLI11 app (internal to the cli module).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "core/status.h"
+
+namespace lathe::cli {
+
+// A subcommand's action; the returned Status becomes the exit code and the error line.
+using Action = std::function<Status()>;
+
+// Each Add* registers subcommands and stores the action to run when one of them was chosen.
+void AddServerCommand(CLI::App& app, Action& action);
+void AddGcCommand(CLI::App& app, Action& action);
+void AddClientCommands(CLI::App& app, Action& action);
+
+// Fills options that were given neither on the command line nor in the environment from the
+// YAML config file (`--config`, $LATHE_CONFIG, or ./lathe.yaml when present): flags > env > file.
+Status ApplyConfigFile(CLI::App& command, const std::string& explicit_path);
+
+// "30d", "12h", "15m", "45s", "0" -> milliseconds.
+Result<int64_t> ParseDuration(const std::string& text);
+
+}  // namespace lathe::cli

@@ -1,0 +1,194 @@
+// `lathe server` and `lathe gc`: the commands that own a data directory.
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "artifacts/artifact_store.h"
+#include "artifacts/artifacts_api.h"
+#include "cli/commands.h"
+#include "core/clock.h"
+#include "core/logging.h"
+#include "core/version.h"
+#include "http/server.h"
+#include "registry/registry_api.h"
+#include "storage/store.h"
+#include "tracking/tracking_api.h"
+
+namespace lathe::cli {
+namespace {
+
+struct DataDirLayout {
+  std::filesystem::path root;
+  std::filesystem::path database() const { return root / "lathe.db"; }
+  std::filesystem::path artifacts() const { return root / "artifacts"; }
+  // Staged uploads live beside the artifacts so that finishing one is a rename, not a copy.
+  std::filesystem::path uploads() const { return root / "artifacts" / ".uploads"; }
+};
+
+Result<std::unique_ptr<storage::Store>> OpenStore(const DataDirLayout& layout, storage::Durability durability) {
+  std::error_code error;
+  std::filesystem::create_directories(layout.root, error);
+  if (error) return Status::InvalidParameter(fmt::format("cannot create data directory {}: {}", layout.root.string(), error.message()));
+  storage::SqliteStoreOptions options;
+  options.path = layout.database().string();
+  options.durability = durability;
+  options.reader_connections = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  options.default_artifact_root = "mlflow-artifacts:";
+  return storage::OpenSqliteStore(options);
+}
+
+struct ServerSettings {
+  std::string host = "127.0.0.1";
+  uint16_t port = 5000;
+  std::string data_dir = "./lathe-data";
+  std::string durability = "normal";
+  int threads = 0;
+  std::string log_level = "info";
+  uint64_t max_body_bytes = 16 * 1024 * 1024;
+  uint64_t max_upload_bytes = 4ull * 1024 * 1024 * 1024;
+  std::string config;
+};
+
+Status RunServer(CLI::App& command, ServerSettings& settings) {
+  LATHE_RETURN_IF_ERROR(ApplyConfigFile(command, settings.config));
+  LATHE_RETURN_IF_ERROR(ConfigureLogging(settings.log_level));
+  DataDirLayout layout{settings.data_dir};
+  auto durability = settings.durability == "full" ? storage::Durability::kFull : storage::Durability::kProcessCrash;
+  LATHE_ASSIGN_OR_RETURN(auto store, OpenStore(layout, durability));
+  artifacts::LocalArtifactStore artifact_store(layout.artifacts());
+
+  std::vector<Route> routes;
+  auto append = [&](std::vector<Route> more) {
+    for (auto& route : more) routes.push_back(std::move(route));
+  };
+  append(tracking::TrackingRoutes(*store, artifact_store));
+  append(registry::RegistryRoutes(*store));
+  append(artifacts::ArtifactRoutes(artifact_store));
+  routes.push_back({"GET", "/health", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text("OK"); }});
+  routes.push_back({"GET", "/version", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text(kVersion); }});
+
+  http::ServerOptions options;
+  options.host = settings.host;
+  options.port = settings.port;
+  options.threads = settings.threads;
+  options.max_body_bytes = settings.max_body_bytes;
+  options.max_upload_bytes = settings.max_upload_bytes;
+  options.upload_dir = layout.uploads().string();
+  LATHE_ASSIGN_OR_RETURN(auto server, http::HttpServer::Create(options, std::move(routes)));
+  // Tests and scripts that ask for port 0 read the chosen port from this line.
+  std::printf("lathe server listening on http://%s:%u (data in %s)\n", settings.host.c_str(), server->port(),
+              settings.data_dir.c_str());
+  std::fflush(stdout);
+  spdlog::info("listening host={} port={} data_dir={} durability={}", settings.host, server->port(),
+               settings.data_dir, settings.durability);
+  server->Run(/*handle_signals=*/true);
+  return Status::Ok();
+}
+
+struct GcSettings {
+  std::string data_dir = "./lathe-data";
+  std::string older_than = "0s";
+  bool dry_run = false;
+  bool json = false;
+};
+
+Status RunGc(const GcSettings& settings) {
+  LATHE_ASSIGN_OR_RETURN(int64_t age, ParseDuration(settings.older_than));
+  DataDirLayout layout{settings.data_dir};
+  if (!std::filesystem::exists(layout.database())) {
+    return Status::InvalidParameter(fmt::format("no Lathe database in {}", settings.data_dir));
+  }
+  LATHE_ASSIGN_OR_RETURN(auto store, OpenStore(layout, storage::Durability::kFull));
+  artifacts::LocalArtifactStore artifact_store(layout.artifacts());
+  storage::WriteContext context{"cli", "", "gc"};
+  LATHE_ASSIGN_OR_RETURN(auto report, store->PurgeDeleted(context, NowMillis() - age, settings.dry_run));
+  uint64_t freed = 0;
+  std::vector<std::string> artifact_errors;
+  for (const auto& uri : report.artifact_uris_to_delete) {
+    auto relative = artifacts::RelativePathForUri(artifact_store, uri);
+    if (!relative.ok()) {
+      artifact_errors.push_back(fmt::format("{}: {}", uri, relative.status().message()));
+      continue;
+    }
+    if (settings.dry_run) continue;
+    auto bytes = artifact_store.DeleteTree(*relative);
+    if (bytes.ok()) {
+      freed += *bytes;
+    } else {
+      artifact_errors.push_back(fmt::format("{}: {}", uri, bytes.status().message()));
+    }
+  }
+  if (settings.json) {
+    nlohmann::json out = {{"dry_run", settings.dry_run},
+                          {"purged_runs", report.purged_run_ids},
+                          {"purged_experiments", report.purged_experiment_ids},
+                          {"kept_runs", report.kept_run_ids},
+                          {"artifact_bytes_freed", freed},
+                          {"artifact_errors", artifact_errors}};
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("%s%zu run(s) and %zu experiment(s) purged, %llu artifact byte(s) freed\n",
+                settings.dry_run ? "[dry run] " : "", report.purged_run_ids.size(),
+                report.purged_experiment_ids.size(), static_cast<unsigned long long>(freed));
+    for (const auto& run_id : report.kept_run_ids) {
+      std::printf("kept run %s: a registered model version refers to it\n", run_id.c_str());
+    }
+    for (const auto& error : artifact_errors) std::printf("artifact not removed: %s\n", error.c_str());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddServerCommand(CLI::App& app, Action& action) {
+  auto settings = std::make_shared<ServerSettings>();
+  auto* command = app.add_subcommand("server", "Run the tracking, registry and artifact server.");
+  command->add_option("--host", settings->host, "Address to listen on")->envname("LATHE_HOST")->capture_default_str();
+  command->add_option("--port", settings->port, "Port to listen on (0 picks a free one)")
+      ->envname("LATHE_PORT")
+      ->capture_default_str();
+  command->add_option("--data-dir", settings->data_dir, "Directory for the database and artifacts")
+      ->envname("LATHE_DATA_DIR")
+      ->capture_default_str();
+  command->add_option("--durability", settings->durability,
+                      "normal: acknowledged writes survive a process crash; full: also a power loss (fsync per "
+                      "group commit)")
+      ->envname("LATHE_DURABILITY")
+      ->check(CLI::IsMember({"normal", "full"}))
+      ->capture_default_str();
+  command->add_option("--threads", settings->threads, "HTTP worker threads (0: one per core)")
+      ->envname("LATHE_THREADS")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  command->add_option("--log-level", settings->log_level, "trace, debug, info, warn, error or off")
+      ->envname("LATHE_LOG_LEVEL")
+      ->capture_default_str();
+  command->add_option("--max-body-bytes", settings->max_body_bytes, "Largest request body held in memory")
+      ->envname("LATHE_MAX_BODY_BYTES")
+      ->capture_default_str();
+  command->add_option("--max-upload-bytes", settings->max_upload_bytes, "Largest artifact upload")
+      ->envname("LATHE_MAX_UPLOAD_BYTES")
+      ->capture_default_str();
+  command->add_option("--config", settings->config, "YAML file of these settings (default ./lathe.yaml if present)");
+  command->callback([&action, command, settings] { action = [command, settings] { return RunServer(*command, *settings); }; });
+}
+
+void AddGcCommand(CLI::App& app, Action& action) {
+  auto settings = std::make_shared<GcSettings>();
+  auto* command = app.add_subcommand(
+      "gc", "Permanently remove deleted runs and experiments with their metrics, params, tags and artifacts.");
+  command->add_option("--data-dir", settings->data_dir, "The server's data directory")
+      ->envname("LATHE_DATA_DIR")
+      ->capture_default_str();
+  command->add_option("--older-than", settings->older_than,
+                      "Only what was deleted at least this long ago (e.g. 30d, 12h, 0s)")
+      ->capture_default_str();
+  command->add_flag("--dry-run", settings->dry_run, "Report what would be removed, remove nothing");
+  command->add_flag("--json", settings->json, "Print the report as JSON");
+  command->callback([&action, settings] { action = [settings] { return RunGc(*settings); }; });
+}
+
+}  // namespace lathe::cli

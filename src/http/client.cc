@@ -1,0 +1,62 @@
+// Blocking HTTP client on Beast.
+#include "http/client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+
+namespace lathe::http {
+
+Result<ClientResponse> SendRequest(const std::string& base_url, const std::string& method, const std::string& target,
+                                   const std::string& body, const std::string& content_type) {
+  namespace beast = boost::beast;
+  namespace bhttp = beast::http;
+  using tcp = boost::asio::ip::tcp;
+
+  std::string_view url = base_url;
+  if (!url.starts_with("http://")) {
+    return Status::InvalidParameter(fmt::format("tracking URI '{}' must start with http://", base_url));
+  }
+  url.remove_prefix(7);
+  auto slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  std::string prefix = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  std::string host(authority), port = "80";
+  if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = std::string(authority.substr(0, colon));
+    port = std::string(authority.substr(colon + 1));
+  }
+  try {
+    boost::asio::io_context io;
+    tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(60));
+    stream.connect(resolver.resolve(host, port));
+    bhttp::verb verb = bhttp::string_to_verb(method);
+    bhttp::request<bhttp::string_body> request(verb, prefix + target, 11);
+    request.set(bhttp::field::host, std::string(authority));
+    request.set(bhttp::field::user_agent, "lathe-cli");
+    if (!body.empty()) {
+      request.set(bhttp::field::content_type, content_type);
+      request.body() = body;
+    }
+    request.prepare_payload();
+    bhttp::write(stream, request);
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(1ull << 30);
+    bhttp::read(stream, buffer, parser);
+    auto response = parser.release();
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    return ClientResponse{static_cast<int>(response.result_int()), std::string(response[bhttp::field::content_type]),
+                          std::move(response.body())};
+  } catch (const std::exception& error) {
+    return Status::Unavailable(fmt::format("cannot reach {}: {}", base_url, error.what()));
+  }
+}
+
+}  // namespace lathe::http

@@ -1,0 +1,34 @@
+// Applies the numbered schema migrations; version 1 is src/storage/schema.sql, embedded at build time.
+#include "storage/migrations.h"
+
+#include <fmt/format.h>
+
+#include "storage/schema_sql.h"
+
+namespace lathe::storage {
+
+Status ApplyMigrations(SqliteConnection& db) {
+  LATHE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare("SELECT max(version) FROM schema_version"));
+  LATHE_ASSIGN_OR_RETURN(bool row, select->Step());
+  int current = row && !select->IsNull(0) ? static_cast<int>(select->Int64(0)) : 0;
+  if (current > kSchemaVersion) {
+    return Status::InvalidState(fmt::format(
+        "the database has schema version {}, newer than this lathe's {}: upgrade lathe", current, kSchemaVersion));
+  }
+  if (current == kSchemaVersion) return Status::Ok();
+  // Later versions append their migration here, each moving the schema one version forward.
+  static const char* const kMigrations[] = {kSchemaV1Sql};
+  LATHE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  for (int version = current + 1; version <= kSchemaVersion; ++version) {
+    Status applied = db.Exec(kMigrations[version - 1]);
+    if (applied.ok()) applied = db.Exec(fmt::format("INSERT INTO schema_version(version) VALUES ({})", version));
+    if (!applied.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return applied;
+    }
+  }
+  return db.Exec("COMMIT");
+}
+
+}  // namespace lathe::storage

@@ -1,0 +1,148 @@
+// The SQLite implementation of Store (internal to the storage module: other modules use store.h).
+//
+// Writes go through one writer thread that owns the only read-write connection: it takes every
+// write queued while the previous commit ran and commits them together (group commit), each in
+// its own savepoint so that one failing write does not undo the others. Reads use a small pool
+// of connections, which WAL lets run beside the writer. Clients therefore never see "database is
+// locked", and a commit's fsync (Durability::kFull) is shared by every write waiting on it.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "storage/sqlite_db.h"
+#include "storage/store.h"
+
+namespace lathe::storage {
+
+// A write in progress: the writer's connection plus the audit record of the write.
+class WriteTx {
+ public:
+  WriteTx(SqliteConnection& db, const WriteContext& context) : db_(db), context_(context) {}
+  SqliteConnection& db() { return db_; }
+  const WriteContext& context() const { return context_; }
+  // Adds the audit-log row for this write (actor, action, object, time, request id).
+  Status Audit(const std::string& object_type, const std::string& object_id);
+
+ private:
+  SqliteConnection& db_;
+  const WriteContext& context_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const SqliteStoreOptions& options);
+  ~SqliteStore() override;
+
+  // --- experiments and runs (sqlite_store.cc)
+  Result<int64_t> CreateExperiment(const WriteContext& context, const std::string& name,
+                                   const std::string& artifact_location,
+                                   const std::function<std::string(int64_t)>& artifact_location_for,
+                                   const std::vector<Tag>& tags) override;
+  Result<Experiment> GetExperiment(int64_t experiment_id) override;
+  Result<Experiment> GetExperimentByName(const std::string& name) override;
+  Result<Page<Experiment>> SearchExperiments(const ExperimentSearch& search) override;
+  Status RenameExperiment(const WriteContext& context, int64_t experiment_id, const std::string& new_name) override;
+  Status SetExperimentLifecycle(const WriteContext& context, int64_t experiment_id, bool deleted) override;
+  Status SetExperimentTag(const WriteContext& context, int64_t experiment_id, const Tag& tag) override;
+  Status CreateRun(const WriteContext& context, const RunInfo& info, const std::vector<Tag>& tags) override;
+  Result<Run> GetRun(const std::string& run_id) override;
+  Result<RunInfo> UpdateRun(const WriteContext& context, const std::string& run_id, const RunUpdate& update) override;
+  Status SetRunLifecycle(const WriteContext& context, const std::string& run_id, bool deleted) override;
+  Status LogBatch(const WriteContext& context, const std::string& run_id, const storage::LogBatch& batch) override;
+  Status DeleteTag(const WriteContext& context, const std::string& run_id, const std::string& key) override;
+  Status LogInputs(const WriteContext& context, const std::string& run_id,
+                   const std::vector<DatasetInput>& inputs) override;
+  Result<Page<Run>> SearchRuns(const RunSearch& search) override;
+  Result<std::vector<Metric>> GetMetricHistory(const std::string& run_id, const std::string& key) override;
+  Result<std::vector<std::pair<std::string, Metric>>> GetMetricHistoryBulkInterval(
+      const std::vector<std::string>& run_ids, const std::string& key, std::optional<int64_t> start_step,
+      std::optional<int64_t> end_step, int64_t max_results) override;
+
+  // --- registry (sqlite_registry_store.cc)
+  Result<RegisteredModel> CreateRegisteredModel(const WriteContext& context, const std::string& name,
+                                                const std::string& description, const std::vector<Tag>& tags) override;
+  Result<RegisteredModel> GetRegisteredModel(const std::string& name) override;
+  Result<RegisteredModel> RenameRegisteredModel(const WriteContext& context, const std::string& name,
+                                                const std::string& new_name) override;
+  Result<RegisteredModel> UpdateRegisteredModel(const WriteContext& context, const std::string& name,
+                                                const std::string& description) override;
+  Status DeleteRegisteredModel(const WriteContext& context, const std::string& name) override;
+  Result<Page<RegisteredModel>> SearchRegisteredModels(const RegisteredModelSearch& search) override;
+  Result<std::vector<ModelVersion>> GetLatestVersions(const std::string& name,
+                                                      const std::vector<std::string>& stages) override;
+  Status SetRegisteredModelTag(const WriteContext& context, const std::string& name, const Tag& tag) override;
+  Status DeleteRegisteredModelTag(const WriteContext& context, const std::string& name, const std::string& key) override;
+  Status SetAlias(const WriteContext& context, const std::string& name, const std::string& alias,
+                  int64_t version) override;
+  Status DeleteAlias(const WriteContext& context, const std::string& name, const std::string& alias) override;
+  Result<ModelVersion> GetModelVersionByAlias(const std::string& name, const std::string& alias) override;
+  Result<std::vector<AliasMove>> GetAliasHistory(const std::string& name, int64_t after_id, int64_t limit) override;
+  Result<ModelVersion> CreateModelVersion(const WriteContext& context, const ModelVersionCreate& create) override;
+  Result<ModelVersion> GetModelVersion(const std::string& name, int64_t version) override;
+  Result<ModelVersion> UpdateModelVersion(const WriteContext& context, const std::string& name, int64_t version,
+                                          const std::string& description) override;
+  Status DeleteModelVersion(const WriteContext& context, const std::string& name, int64_t version) override;
+  Result<Page<ModelVersion>> SearchModelVersions(const ModelVersionSearch& search) override;
+  Result<ModelVersion> TransitionModelVersionStage(const WriteContext& context, const std::string& name,
+                                                   int64_t version, const std::string& stage,
+                                                   bool archive_existing_versions) override;
+  Status SetModelVersionTag(const WriteContext& context, const std::string& name, int64_t version,
+                            const Tag& tag) override;
+  Status DeleteModelVersionTag(const WriteContext& context, const std::string& name, int64_t version,
+                               const std::string& key) override;
+
+  // --- governance and housekeeping (sqlite_store.cc)
+  Result<std::vector<AuditEntry>> QueryAudit(const AuditQuery& query) override;
+  Result<PurgeReport> PurgeDeleted(const WriteContext& context, int64_t deleted_before, bool dry_run) override;
+
+ private:
+  explicit SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {}
+  Status Start();
+
+  // Runs `work` inside the writer's next group commit and waits until that commit is durable.
+  Status Write(const WriteContext& context, std::function<Status(WriteTx&)> work);
+
+  // Runs `work` on a pooled read connection.
+  template <typename T>
+  Result<T> Read(const std::function<Result<T>(SqliteConnection&)>& work) {
+    auto lease = AcquireReader();
+    auto result = work(*lease.connection);
+    ReleaseReader(std::move(lease.connection));
+    return result;
+  }
+  struct ReaderLease {
+    std::unique_ptr<SqliteConnection> connection;
+  };
+  ReaderLease AcquireReader();
+  void ReleaseReader(std::unique_ptr<SqliteConnection> connection);
+  void WriterLoop();
+
+  struct WriteJob {
+    const WriteContext* context;
+    std::function<Status(WriteTx&)> work;
+    std::promise<Status> done;
+  };
+
+  SqliteStoreOptions options_;
+  std::unique_ptr<SqliteConnection> writer_;
+  std::thread writer_thread_;
+  std::mutex write_mutex_;
+  std::condition_variable write_ready_;
+  std::deque<WriteJob> write_queue_;
+  bool stopping_ = false;
+
+  std::mutex reader_mutex_;
+  std::condition_variable reader_available_;
+  std::vector<std::unique_ptr<SqliteConnection>> readers_;
+};
+
+// Row loaders shared by the experiment, run and registry parts of the store.
+Result<std::vector<Tag>> LoadTags(SqliteConnection& db, std::string_view sql, const std::vector<SqlValue>& key);
+
+}  // namespace lathe::storage

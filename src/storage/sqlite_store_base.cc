@@ -1,0 +1,169 @@
+// SqliteStore's machinery: opening and migrating the database, the group-commit writer thread,
+// the reader pool and the audit log.
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "storage/migrations.h"
+#include "storage/sqlite_store.h"
+
+namespace lathe::storage {
+namespace {
+constexpr size_t kMaxJobsPerCommit = 512;
+}
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  LATHE_ASSIGN_OR_RETURN(auto store, SqliteStore::Open(options));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOptions& options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options));
+  LATHE_RETURN_IF_ERROR(store->Start());
+  return store;
+}
+
+Status SqliteStore::Start() {
+  bool full = options_.durability == Durability::kFull;
+  LATHE_ASSIGN_OR_RETURN(writer_, SqliteConnection::Open(options_.path, false, full));
+  LATHE_RETURN_IF_ERROR(ApplyMigrations(*writer_));
+  // The Default experiment (id 0) exists from the start, as in MLflow.
+  LATHE_ASSIGN_OR_RETURN(auto* insert, writer_->Prepare(
+      "INSERT OR IGNORE INTO experiments(experiment_id, name, artifact_location, lifecycle_stage, "
+      "creation_time, last_update_time) VALUES (0, 'Default', ?, 'active', ?, ?)"));
+  int64_t now = NowMillis();
+  LATHE_RETURN_IF_ERROR(insert->Bind({options_.default_artifact_root + "/0", now, now}).Run());
+  for (int i = 0; i < std::max(1, options_.reader_connections); ++i) {
+    LATHE_ASSIGN_OR_RETURN(auto reader, SqliteConnection::Open(options_.path, false, full));
+    LATHE_RETURN_IF_ERROR(reader->Exec("PRAGMA query_only=1"));
+    readers_.push_back(std::move(reader));
+  }
+  writer_thread_ = std::thread([this] { WriterLoop(); });
+  return Status::Ok();
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(write_mutex_);
+    stopping_ = true;
+  }
+  write_ready_.notify_all();
+  if (writer_thread_.joinable()) writer_thread_.join();
+}
+
+Status SqliteStore::Write(const WriteContext& context, std::function<Status(WriteTx&)> work) {
+  std::future<Status> done;
+  {
+    std::lock_guard lock(write_mutex_);
+    if (stopping_) return Status::Unavailable("the store is shutting down");
+    write_queue_.push_back(WriteJob{&context, std::move(work), {}});
+    done = write_queue_.back().done.get_future();
+  }
+  write_ready_.notify_one();
+  return done.get();
+}
+
+void SqliteStore::WriterLoop() {
+  std::vector<WriteJob> jobs;
+  std::vector<Status> results;
+  for (;;) {
+    {
+      std::unique_lock lock(write_mutex_);
+      write_ready_.wait(lock, [&] { return stopping_ || !write_queue_.empty(); });
+      if (write_queue_.empty()) return;  // stopping, and every queued write is done
+      while (!write_queue_.empty() && jobs.size() < kMaxJobsPerCommit) {
+        jobs.push_back(std::move(write_queue_.front()));
+        write_queue_.pop_front();
+      }
+    }
+    results.assign(jobs.size(), Status::Ok());
+    Status begin = writer_->Exec("BEGIN IMMEDIATE");
+    if (begin.ok()) {
+      for (size_t i = 0; i < jobs.size(); ++i) {
+        Status savepoint = writer_->Exec("SAVEPOINT job");
+        if (!savepoint.ok()) {
+          results[i] = savepoint;
+          continue;
+        }
+        WriteTx tx(*writer_, *jobs[i].context);
+        results[i] = jobs[i].work(tx);
+        if (!results[i].ok()) (void)writer_->Exec("ROLLBACK TO job");
+        (void)writer_->Exec("RELEASE job");
+      }
+      Status commit = writer_->Exec("COMMIT");
+      if (!commit.ok()) {
+        spdlog::error("commit of {} writes failed: {}", jobs.size(), commit.message());
+        (void)writer_->Exec("ROLLBACK");
+        for (auto& result : results) {
+          if (result.ok()) result = commit;
+        }
+      }
+    } else {
+      spdlog::error("cannot begin a write transaction: {}", begin.message());
+      for (auto& result : results) result = begin;
+    }
+    for (size_t i = 0; i < jobs.size(); ++i) jobs[i].done.set_value(std::move(results[i]));
+    jobs.clear();
+  }
+}
+
+SqliteStore::ReaderLease SqliteStore::AcquireReader() {
+  std::unique_lock lock(reader_mutex_);
+  reader_available_.wait(lock, [&] { return !readers_.empty(); });
+  ReaderLease lease{std::move(readers_.back())};
+  readers_.pop_back();
+  return lease;
+}
+
+void SqliteStore::ReleaseReader(std::unique_ptr<SqliteConnection> connection) {
+  {
+    std::lock_guard lock(reader_mutex_);
+    readers_.push_back(std::move(connection));
+  }
+  reader_available_.notify_one();
+}
+
+Status WriteTx::Audit(const std::string& object_type, const std::string& object_id) {
+  LATHE_ASSIGN_OR_RETURN(auto* insert, db_.Prepare(
+      "INSERT INTO audit_log(time, actor, action, object_type, object_id, request_id) VALUES (?,?,?,?,?,?)"));
+  return insert->Bind({NowMillis(), context_.actor, context_.action, object_type, object_id, context_.request_id})
+      .Run();
+}
+
+Result<std::vector<Tag>> LoadTags(SqliteConnection& db, std::string_view sql, const std::vector<SqlValue>& key) {
+  LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare(sql));
+  select->BindAll(key);
+  std::vector<Tag> tags;
+  for (;;) {
+    LATHE_ASSIGN_OR_RETURN(bool row, select->Step());
+    if (!row) break;
+    tags.push_back(Tag{select->Text(0), select->Text(1)});
+  }
+  return tags;
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::QueryAudit(const AuditQuery& query) {
+  return Read<std::vector<AuditEntry>>([&](SqliteConnection& db) -> Result<std::vector<AuditEntry>> {
+    LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare(
+        "SELECT id, time, actor, action, object_type, object_id, request_id FROM audit_log "
+        "WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR object_id = ?3) "
+        "AND (?4 IS NULL OR time >= ?4) ORDER BY id DESC LIMIT ?5"));
+    auto optional_text = [](const std::optional<std::string>& v) -> SqlValue {
+      return v ? SqlValue(*v) : SqlValue(nullptr);
+    };
+    select->Bind({optional_text(query.actor), optional_text(query.action), optional_text(query.object_id),
+                  query.since ? SqlValue(*query.since) : SqlValue(nullptr), query.limit});
+    std::vector<AuditEntry> entries;
+    for (;;) {
+      LATHE_ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) break;
+      entries.push_back(AuditEntry{select->Int64(0), select->Int64(1), select->Text(2), select->Text(3),
+                                   select->Text(4), select->Text(5), select->Text(6)});
+    }
+    return entries;
+  });
+}
+
+}  // namespace lathe::storage
