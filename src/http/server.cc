@@ -2,6 +2,7 @@
 #include "http/server.h"
 
 #include <atomic>
+#include <limits>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -215,6 +216,9 @@ void Session::ReadHeader() {
   idle_ = true;
   header_parser_.emplace();
   header_parser_->header_limit(kHeaderLimit);
+  // Beast checks a declared Content-Length against the limit while parsing the header, before
+  // the route (and so the limit that applies) is known: ReadBody checks it instead.
+  header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   string_parser_.reset();
   file_parser_.reset();
   stream_.expires_after(kIdleTimeout);
@@ -260,12 +264,18 @@ void Session::ReadBody(const Route* route, std::string suffix) {
     auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, header.version());
     bhttp::write(stream_, *interim);
   }
+  uint64_t limit = route->streams_upload ? options.max_upload_bytes : options.max_body_bytes;
+  if (auto declared = header_parser_->content_length(); declared && *declared > limit) {
+    return SendError(Status::LimitExceeded(fmt::format("the request body of {} bytes is larger than the limit of {} bytes",
+                                                       *declared, limit)),
+                     route->error_style, true);
+  }
   if (route->streams_upload) {
     std::error_code fs_error;
     std::filesystem::create_directories(options.upload_dir, fs_error);
     upload_path_ = std::filesystem::path(options.upload_dir) / ("upload-" + request_id_ + "-" + NewRequestId());
     file_parser_.emplace(std::move(*header_parser_));
-    file_parser_->body_limit(options.max_upload_bytes);
+    file_parser_->body_limit(limit);
     beast::error_code error;
     file_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write, error);
     if (error) {
@@ -293,7 +303,7 @@ void Session::ReadBody(const Route* route, std::string suffix) {
     return;
   }
   string_parser_.emplace(std::move(*header_parser_));
-  string_parser_->body_limit(options.max_body_bytes);
+  string_parser_->body_limit(limit);
   stream_.expires_after(kIdleTimeout);
   bhttp::async_read(stream_, buffer_, *string_parser_,
                     [self = shared_from_this(), route, suffix = std::move(suffix)](beast::error_code error, size_t) mutable {

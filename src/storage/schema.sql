@@ -91,7 +91,8 @@ CREATE TABLE registered_models (
   name              TEXT PRIMARY KEY,
   creation_time     INTEGER NOT NULL,
   last_updated_time INTEGER NOT NULL,
-  description       TEXT NOT NULL DEFAULT ''
+  description       TEXT NOT NULL DEFAULT '',
+  last_version      INTEGER NOT NULL DEFAULT 0         -- versions are never renumbered or reused
 );
 CREATE TABLE registered_model_tags (
   name  TEXT NOT NULL REFERENCES registered_models(name) ON DELETE CASCADE ON UPDATE CASCADE,

@@ -65,10 +65,18 @@ Result<SqliteStatement*> SqliteConnection::Prepare(std::string_view sql) {
   return cache_.back().second.get();
 }
 
+void SqliteConnection::ResetStatements() {
+  for (auto& [sql, statement] : cache_) {
+    if (statement->Busy()) statement->Reset();
+  }
+}
+
 int64_t SqliteConnection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 int SqliteConnection::Changes() const { return sqlite3_changes(db_); }
 
 SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+
+bool SqliteStatement::Busy() const { return sqlite3_stmt_busy(stmt_) != 0; }
 
 void SqliteStatement::Reset() {
   sqlite3_reset(stmt_);

@@ -34,6 +34,9 @@ class SqliteConnection {
   Status Exec(std::string_view sql);
   // Prepared statements are cached per connection by SQL text, so hot queries are compiled once.
   Result<SqliteStatement*> Prepare(std::string_view sql);
+  // Resets every statement left mid-result. A statement that is not reset keeps its read
+  // transaction open, and the connection would go on seeing that old snapshot.
+  void ResetStatements();
   int64_t LastInsertRowId() const;
   int Changes() const;
   sqlite3* raw() { return db_; }
@@ -52,6 +55,7 @@ class SqliteStatement {
   SqliteStatement(const SqliteStatement&) = delete;
   SqliteStatement& operator=(const SqliteStatement&) = delete;
   void Reset();
+  bool Busy() const;
 
   // Binds values to the positional parameters 1..n.
   SqliteStatement& Bind(std::initializer_list<SqlValue> values);

@@ -113,6 +113,7 @@ class SqliteStore final : public Store {
   Result<T> Read(const std::function<Result<T>(SqliteConnection&)>& work) {
     auto lease = AcquireReader();
     auto result = work(*lease.connection);
+    lease.connection->ResetStatements();
     ReleaseReader(std::move(lease.connection));
     return result;
   }

@@ -89,6 +89,7 @@ void SqliteStore::WriterLoop() {
         }
         WriteTx tx(*writer_, *jobs[i].context);
         results[i] = jobs[i].work(tx);
+        writer_->ResetStatements();
         if (!results[i].ok()) (void)writer_->Exec("ROLLBACK TO job");
         (void)writer_->Exec("RELEASE job");
       }

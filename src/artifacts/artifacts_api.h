@@ -1,0 +1,14 @@
+// MLflow's proxied artifact service (`/api/2.0/mlflow-artifacts/artifacts`): upload, download,
+// list and delete files in the local artifact store.
+#pragma once
+
+#include <vector>
+
+#include "artifacts/artifact_store.h"
+#include "core/api.h"
+
+namespace lathe::artifacts {
+
+std::vector<Route> ArtifactRoutes(LocalArtifactStore& store);
+
+}  // namespace lathe::artifacts
