@@ -413,11 +413,22 @@ Status SqliteStore::LogBatch(const WriteContext& context, const std::string& run
           "step = excluded.step, is_nan = excluded.is_nan "
           "WHERE (excluded.step, excluded.timestamp, excluded.value) >= "
           "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"));
+      // Only the greatest point of each key in the batch can become the latest: one upsert per key.
+      std::unordered_map<std::string_view, const Metric*> newest;
+      auto order = [](const Metric& m) { return std::make_tuple(m.step, m.timestamp, StoredValue(m.value)); };
       for (const auto& metric : batch.metrics) {
         int64_t is_nan = std::isnan(metric.value) ? 1 : 0;
-        double value = StoredValue(metric.value);
-        LATHE_RETURN_IF_ERROR(insert->Bind({run_id, metric.key, value, metric.timestamp, metric.step, is_nan}).Run());
-        LATHE_RETURN_IF_ERROR(latest->Bind({run_id, metric.key, value, metric.timestamp, metric.step, is_nan}).Run());
+        LATHE_RETURN_IF_ERROR(
+            insert->Bind({run_id, metric.key, StoredValue(metric.value), metric.timestamp, metric.step, is_nan}).Run());
+        auto [it, inserted] = newest.try_emplace(metric.key, &metric);
+        if (!inserted && order(metric) >= order(*it->second)) it->second = &metric;
+      }
+      for (const auto& [key, metric] : newest) {
+        int64_t is_nan = std::isnan(metric->value) ? 1 : 0;
+        LATHE_RETURN_IF_ERROR(latest
+                                  ->Bind({run_id, metric->key, StoredValue(metric->value), metric->timestamp,
+                                          metric->step, is_nan})
+                                  .Run());
       }
     }
     for (const auto& tag : batch.tags) {

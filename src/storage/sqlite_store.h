@@ -1,18 +1,18 @@
 // The SQLite implementation of Store (internal to the storage module: other modules use store.h).
 //
-// Writes go through one writer thread that owns the only read-write connection: it takes every
-// write queued while the previous commit ran and commits them together (group commit), each in
-// its own savepoint so that one failing write does not undo the others. Reads use a small pool
-// of connections, which WAL lets run beside the writer. Clients therefore never see "database is
-// locked", and a commit's fsync (Durability::kFull) is shared by every write waiting on it.
+// Writes queue up for the only read-write connection. The writer at the front of the queue
+// leads: it takes every write queued behind it, commits them together (group commit), each in
+// its own savepoint so that one failing write does not undo the others, and wakes their
+// threads (LevelDB's write path). A lone writer thus commits on its own thread with no hand-off,
+// and concurrent writers share one commit and its fsync (Durability::kFull). Reads use a small
+// pool of connections, which WAL lets run beside the writer. Clients never see "database is
+// locked".
 #pragma once
 
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "storage/sqlite_db.h"
@@ -105,7 +105,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {}
   Status Start();
 
-  // Runs `work` inside the writer's next group commit and waits until that commit is durable.
+  // Runs `work` inside a group commit and returns once that commit is durable.
   Status Write(const WriteContext& context, std::function<Status(WriteTx&)> work);
 
   // Runs `work` on a pooled read connection.
@@ -122,21 +122,20 @@ class SqliteStore final : public Store {
   };
   ReaderLease AcquireReader();
   void ReleaseReader(std::unique_ptr<SqliteConnection> connection);
-  void WriterLoop();
-
   struct WriteJob {
     const WriteContext* context;
-    std::function<Status(WriteTx&)> work;
-    std::promise<Status> done;
+    std::function<Status(WriteTx&)>* work;
+    Status status;
+    bool done = false;
+    std::condition_variable wake;
   };
+  // Commits `jobs` in one transaction on the writer connection; called by the leader only.
+  void CommitGroup(const std::vector<WriteJob*>& jobs);
 
   SqliteStoreOptions options_;
   std::unique_ptr<SqliteConnection> writer_;
-  std::thread writer_thread_;
   std::mutex write_mutex_;
-  std::condition_variable write_ready_;
-  std::deque<WriteJob> write_queue_;
-  bool stopping_ = false;
+  std::deque<WriteJob*> write_queue_;  // the front job's thread is the leader
 
   std::mutex reader_mutex_;
   std::condition_variable reader_available_;

@@ -40,73 +40,59 @@ Status SqliteStore::Start() {
     LATHE_RETURN_IF_ERROR(reader->Exec("PRAGMA query_only=1"));
     readers_.push_back(std::move(reader));
   }
-  writer_thread_ = std::thread([this] { WriterLoop(); });
   return Status::Ok();
 }
 
-SqliteStore::~SqliteStore() {
-  {
-    std::lock_guard lock(write_mutex_);
-    stopping_ = true;
-  }
-  write_ready_.notify_all();
-  if (writer_thread_.joinable()) writer_thread_.join();
-}
+SqliteStore::~SqliteStore() = default;
 
 Status SqliteStore::Write(const WriteContext& context, std::function<Status(WriteTx&)> work) {
-  std::future<Status> done;
-  {
-    std::lock_guard lock(write_mutex_);
-    if (stopping_) return Status::Unavailable("the store is shutting down");
-    write_queue_.push_back(WriteJob{&context, std::move(work), {}});
-    done = write_queue_.back().done.get_future();
+  WriteJob job{&context, &work, {}, false, {}};
+  std::unique_lock lock(write_mutex_);
+  write_queue_.push_back(&job);
+  job.wake.wait(lock, [&] { return job.done || write_queue_.front() == &job; });
+  if (job.done) return job.status;  // a leader committed it
+
+  // This thread leads: it commits every write queued so far, its own first.
+  std::vector<WriteJob*> group(write_queue_.begin(),
+                               write_queue_.begin() + std::min(write_queue_.size(), kMaxJobsPerCommit));
+  lock.unlock();
+  CommitGroup(group);
+  lock.lock();
+  for (size_t i = 0; i < group.size(); ++i) {
+    write_queue_.pop_front();
+    group[i]->done = true;
+    if (group[i] != &job) group[i]->wake.notify_one();
   }
-  write_ready_.notify_one();
-  return done.get();
+  if (!write_queue_.empty()) write_queue_.front()->wake.notify_one();  // the next leader
+  return job.status;
 }
 
-void SqliteStore::WriterLoop() {
-  std::vector<WriteJob> jobs;
-  std::vector<Status> results;
-  for (;;) {
-    {
-      std::unique_lock lock(write_mutex_);
-      write_ready_.wait(lock, [&] { return stopping_ || !write_queue_.empty(); });
-      if (write_queue_.empty()) return;  // stopping, and every queued write is done
-      while (!write_queue_.empty() && jobs.size() < kMaxJobsPerCommit) {
-        jobs.push_back(std::move(write_queue_.front()));
-        write_queue_.pop_front();
-      }
+void SqliteStore::CommitGroup(const std::vector<WriteJob*>& jobs) {
+  Status begin = writer_->Exec("BEGIN IMMEDIATE");
+  if (!begin.ok()) {
+    spdlog::error("cannot begin a write transaction: {}", begin.message());
+    for (auto* job : jobs) job->status = begin;
+    return;
+  }
+  for (auto* job : jobs) {
+    Status savepoint = writer_->Exec("SAVEPOINT job");
+    if (!savepoint.ok()) {
+      job->status = savepoint;
+      continue;
     }
-    results.assign(jobs.size(), Status::Ok());
-    Status begin = writer_->Exec("BEGIN IMMEDIATE");
-    if (begin.ok()) {
-      for (size_t i = 0; i < jobs.size(); ++i) {
-        Status savepoint = writer_->Exec("SAVEPOINT job");
-        if (!savepoint.ok()) {
-          results[i] = savepoint;
-          continue;
-        }
-        WriteTx tx(*writer_, *jobs[i].context);
-        results[i] = jobs[i].work(tx);
-        writer_->ResetStatements();
-        if (!results[i].ok()) (void)writer_->Exec("ROLLBACK TO job");
-        (void)writer_->Exec("RELEASE job");
-      }
-      Status commit = writer_->Exec("COMMIT");
-      if (!commit.ok()) {
-        spdlog::error("commit of {} writes failed: {}", jobs.size(), commit.message());
-        (void)writer_->Exec("ROLLBACK");
-        for (auto& result : results) {
-          if (result.ok()) result = commit;
-        }
-      }
-    } else {
-      spdlog::error("cannot begin a write transaction: {}", begin.message());
-      for (auto& result : results) result = begin;
+    WriteTx tx(*writer_, *job->context);
+    job->status = (*job->work)(tx);
+    writer_->ResetStatements();
+    if (!job->status.ok()) (void)writer_->Exec("ROLLBACK TO job");
+    (void)writer_->Exec("RELEASE job");
+  }
+  Status commit = writer_->Exec("COMMIT");
+  if (!commit.ok()) {
+    spdlog::error("commit of {} writes failed: {}", jobs.size(), commit.message());
+    (void)writer_->Exec("ROLLBACK");
+    for (auto* job : jobs) {
+      if (job->status.ok()) job->status = commit;
     }
-    for (size_t i = 0; i < jobs.size(); ++i) jobs[i].done.set_value(std::move(results[i]));
-    jobs.clear();
   }
 }
 
