@@ -77,6 +77,19 @@ class Server:
             raise RuntimeError(f"{self.kind} {endpoint}: {response.status_code} {response.text[:300]}")
         return response.json()
 
+    def wait_idle(self):
+        """Waits until the server answers promptly again, so one load's backlog does not eat the next."""
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            start = time.perf_counter()
+            try:
+                requests.get(self.url + "/health", timeout=60)
+            except requests.RequestException:
+                pass
+            if time.perf_counter() - start < 0.05:
+                return
+        raise RuntimeError(f"{self.kind} server still busy 300 s after a load")
+
     def rss_kib(self):
         """VmRSS and VmHWM of the server process and its children (MLflow's gunicorn workers)."""
         pids = [self.process.pid]
@@ -157,10 +170,13 @@ def measure(server, run_counts):
     session = requests.Session()
     results = {}
     experiment_id = server.post(session, "experiments/create", {"name": "ingest"})["experiment_id"]
-    run_id = server.post(session, "runs/create", {"experiment_id": experiment_id})["run"]["info"]["run_id"]
     for label, script, unit in (("log_batch", "log_batch.lua", 1000), ("log_metric", "log_metric.lua", 1)):
         for connections, threads in ((1, 1), (8, 2)):
+            # A fresh run per load: MLflow's ingest slows down as a run's history grows, and each
+            # load should start from the same state on both servers.
+            run_id = server.post(session, "runs/create", {"experiment_id": experiment_id})["run"]["info"]["run_id"]
             rate = wrk(server, script, threads, connections, run_id)
+            server.wait_idle()
             results[f"{label}_{connections}c"] = rate * unit
             print(f"  {server.kind}: {label} with {connections} connection(s): {rate * unit:,.0f} points/s", flush=True)
     for runs in run_counts:
@@ -215,7 +231,7 @@ def main():
 
     def row(name, lathe_value, base, higher_is_better, target):
         base_value, kind = base
-        if base_value is None:
+        if base_value is None or (higher_is_better and base_value == 0):
             ratio = None
         else:
             ratio = lathe_value / base_value if higher_is_better else base_value / lathe_value

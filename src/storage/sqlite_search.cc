@@ -61,30 +61,30 @@ void AppendPaging(int64_t max_results, int64_t offset, SqlQuery& query) {
   query.bindings.emplace_back(offset);
 }
 
-// One filter clause on a run, as `runs.run_uuid IN (...)` where a side table is involved so
-// that SQLite can use the (key, value) indexes instead of probing every run.
+// One filter clause on a run. Side-table clauses are correlated EXISTS probes of the table's
+// (run_uuid, key) primary key: cheap per candidate run, whatever the clause's selectivity.
 Status RunClauseSql(const FilterClause& clause, SqlQuery& query, std::string& out) {
   switch (clause.entity) {
     case Entity::kMetric: {
-      out += "runs.run_uuid IN (SELECT run_uuid FROM latest_metrics WHERE key = ? AND ";
+      out += "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = runs.run_uuid AND m.key = ? AND ";
       query.bindings.emplace_back(clause.key);
       // A NaN differs from every number and compares true with none.
       if (clause.comparator == Comparator::kNe) {
-        out += "(is_nan = 1 OR value != ?))";
+        out += "(m.is_nan = 1 OR m.value != ?))";
         query.bindings.emplace_back(std::get<double>(clause.value));
       } else {
-        out += "is_nan = 0 AND ";
-        NumericComparison("value", clause, query, out);
+        out += "m.is_nan = 0 AND ";
+        NumericComparison("m.value", clause, query, out);
         out += ")";
       }
       return Status::Ok();
     }
     case Entity::kParam:
     case Entity::kTag: {
-      out += fmt::format("runs.run_uuid IN (SELECT run_uuid FROM {} WHERE key = ? AND ",
+      out += fmt::format("EXISTS (SELECT 1 FROM {} p WHERE p.run_uuid = runs.run_uuid AND p.key = ? AND ",
                          clause.entity == Entity::kParam ? "params" : "tags");
       query.bindings.emplace_back(clause.key);
-      TextComparison("value", clause, query, out);
+      TextComparison("p.value", clause, query, out);
       out += ")";
       return Status::Ok();
     }
@@ -116,6 +116,21 @@ Status RunClauseSql(const FilterClause& clause, SqlQuery& query, std::string& ou
     }
   }
   return Status::Ok();
+}
+
+// The clause whose (key, value) index should produce the candidate runs: an equality on a param
+// or tag (usually the most selective), else a metric comparison, else none (scan the
+// experiments' runs). SQLite keeps no statistics here, so it cannot tell on its own.
+const FilterClause* DrivingClause(const std::vector<FilterClause>& filter) {
+  for (const auto& clause : filter) {
+    if ((clause.entity == Entity::kParam || clause.entity == Entity::kTag) && clause.comparator == Comparator::kEq) {
+      return &clause;
+    }
+  }
+  for (const auto& clause : filter) {
+    if (clause.entity == Entity::kMetric && clause.comparator != Comparator::kNe) return &clause;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -167,10 +182,35 @@ Result<SqlQuery> BuildRunSearchSql(const RunSearch& search) {
       order += fmt::format("({0}.run_uuid IS NULL), {0}.value {1}", alias, direction);
     }
   }
-  query.sql = "SELECT runs.run_uuid FROM runs" + joins + " WHERE runs.experiment_id IN (SELECT value FROM json_each(?))";
+  // The driving clause's table comes first (CROSS JOIN fixes the order); its conditions are
+  // bound before the joins' keys because they appear first in the SQL text.
+  const FilterClause* driving = DrivingClause(search.filter);
+  std::string from = "runs";
+  std::vector<SqlValue> driving_bindings;
+  if (driving != nullptr) {
+    SqlQuery driving_query;
+    std::string condition;
+    if (driving->entity == Entity::kMetric) {
+      from = "latest_metrics AS d CROSS JOIN runs ON runs.run_uuid = d.run_uuid";
+      condition = "d.key = ? AND d.is_nan = 0 AND ";
+      driving_query.bindings.emplace_back(driving->key);
+      NumericComparison("d.value", *driving, driving_query, condition);
+    } else {
+      from = std::string(driving->entity == Entity::kParam ? "params" : "tags") +
+             " AS d CROSS JOIN runs ON runs.run_uuid = d.run_uuid AND d.key = ? AND d.value = ?";
+      driving_query.bindings.emplace_back(driving->key);
+      driving_query.bindings.emplace_back(std::get<std::string>(driving->value));
+    }
+    if (!condition.empty()) from += " AND " + condition;
+    driving_bindings = std::move(driving_query.bindings);
+  }
+  query.bindings.insert(query.bindings.begin(), driving_bindings.begin(), driving_bindings.end());
+  query.sql = "SELECT runs.run_uuid FROM " + from + joins +
+              " WHERE runs.experiment_id IN (SELECT value FROM json_each(?))";
   query.bindings.emplace_back(nlohmann::json(search.experiment_ids).dump());
   query.sql += " AND " + LifecycleCondition(search.view, "runs.lifecycle_stage");
   for (const auto& clause : search.filter) {
+    if (&clause == driving) continue;
     query.sql += " AND ";
     LATHE_RETURN_IF_ERROR(RunClauseSql(clause, query, query.sql));
   }
