@@ -78,13 +78,14 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
   options.max_upload_bytes = settings.max_upload_bytes;
   options.upload_dir = layout.uploads().string();
   LATHE_ASSIGN_OR_RETURN(auto server, http::HttpServer::Create(options, std::move(routes)));
-  // Tests and scripts that ask for port 0 read the chosen port from this line.
-  std::printf("lathe server listening on http://%s:%u (data in %s)\n", settings.host.c_str(), server->port(),
-              settings.data_dir.c_str());
-  std::fflush(stdout);
-  spdlog::info("listening host={} port={} data_dir={} durability={}", settings.host, server->port(),
-               settings.data_dir, settings.durability);
-  server->Run(/*handle_signals=*/true);
+  server->Run(/*handle_signals=*/true, [&] {
+    // Tests and scripts that ask for port 0 read the chosen port from this line.
+    std::printf("lathe server listening on http://%s:%u (data in %s)\n", settings.host.c_str(), server->port(),
+                settings.data_dir.c_str());
+    std::fflush(stdout);
+    spdlog::info("listening host={} port={} data_dir={} durability={}", settings.host, server->port(),
+                 settings.data_dir, settings.durability);
+  });
   return Status::Ok();
 }
 

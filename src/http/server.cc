@@ -93,7 +93,7 @@ class ServerImpl final : public HttpServer {
 
   uint16_t port() const override { return port_; }
 
-  void Run(bool handle_signals) override {
+  void Run(bool handle_signals, const std::function<void()>& ready) override {
     if (handle_signals) {
       signals_.add(SIGTERM);
       signals_.add(SIGINT);
@@ -105,6 +105,7 @@ class ServerImpl final : public HttpServer {
       });
     }
     Accept();
+    if (ready) ready();
     std::vector<std::thread> workers;
     for (int i = 1; i < threads_; ++i) workers.emplace_back([this] { io_.run(); });
     io_.run();

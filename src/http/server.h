@@ -37,7 +37,8 @@ class HttpServer {
 
   virtual uint16_t port() const = 0;
   // Serves until Shutdown() or SIGTERM/SIGINT (when `handle_signals`), then drains and returns.
-  virtual void Run(bool handle_signals) = 0;
+  // `ready` runs once the signal handlers are in place, so that whoever it tells may stop us.
+  virtual void Run(bool handle_signals, const std::function<void()>& ready = {}) = 0;
   // Stops accepting, lets in-flight requests finish, then makes Run() return. Thread-safe.
   virtual void Shutdown() = 0;
 };
