@@ -18,6 +18,8 @@ Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
 }
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
+  // HEAD is GET without the body (as Flask answers it), for load balancers' probes among others.
+  if (method == "HEAD") method = "GET";
   static constexpr std::string_view kAjaxPrefix = "/ajax-api/";
   std::string canonical;
   if (path.starts_with(kAjaxPrefix)) {

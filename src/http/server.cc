@@ -59,6 +59,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::file_body>> file_parser_;
   std::filesystem::path upload_path_;
   std::string request_id_;
+  std::string method_;  // of the request in flight, for the access log
+  std::string path_;
+  std::string actor_;
+  bool head_ = false;  // answer with GET's headers and no body
   std::chrono::steady_clock::time_point started_;
   std::atomic<bool> idle_{true};
   bool keep_alive_ = true;
@@ -230,6 +234,9 @@ void Session::ReadHeader() {
 void Session::OnHeader(beast::error_code error) {
   idle_ = false;
   started_ = std::chrono::steady_clock::now();
+  method_ = path_ = "-";
+  actor_.clear();
+  head_ = false;
   if (error) {
     if (error != bhttp::error::end_of_stream && error != asio::error::operation_aborted &&
         error != beast::error::timeout && error != asio::error::connection_reset) {
@@ -245,6 +252,9 @@ void Session::OnHeader(beast::error_code error) {
   keep_alive_ = header.keep_alive();
   std::string_view target = header.target();
   std::string path = DecodePercent(target.substr(0, target.find('?')), false);
+  method_ = std::string(header.method_string());
+  path_ = path;
+  head_ = header.method() == bhttp::verb::head;
   auto match = server_.router().Find(header.method_string(), path);
   if (match.route == nullptr) {
     Status status = match.path_exists
@@ -331,7 +341,7 @@ void Session::ReadBody(const Route* route, std::string suffix) {
 void Session::Handle(const Route* route, std::string suffix, bhttp::request_header<> header, std::string body,
                      std::filesystem::path body_file) {
   ApiRequest request;
-  request.method = std::string(header.method_string());
+  request.method = head_ ? "GET" : std::string(header.method_string());
   std::string_view target = header.target();
   auto question = target.find('?');
   request.path = DecodePercent(target.substr(0, question), false);
@@ -344,6 +354,7 @@ void Session::Handle(const Route* route, std::string suffix, bhttp::request_head
   auto actor = server_.Authenticate(header[bhttp::field::authorization]);
   if (!actor.ok()) return SendError(actor.status(), route->error_style, !keep_alive_);
   request.actor = std::move(actor).value();
+  actor_ = request.actor;
 
   Result<ApiResponse> response = Status::Internal("handler did not run");
   try {
@@ -381,8 +392,21 @@ void Session::Send(ApiResponse api_response, bool close) {
     message.keep_alive(!close);
   };
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
-  spdlog::debug("request_id={} status={} duration_us={}", request_id_, api_response.status, elapsed.count());
+  spdlog::info("request_id={} actor={} method={} path={} status={} duration_us={}", request_id_,
+               actor_.empty() ? "-" : actor_, method_, path_, api_response.status, elapsed.count());
   stream_.expires_after(kIdleTimeout);
+  if (head_) {
+    auto message = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    fill_header(*message);
+    std::error_code size_error;
+    message->content_length(api_response.body_file.empty() ? api_response.body.size()
+                                                           : std::filesystem::file_size(api_response.body_file, size_error));
+    auto serializer = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*message);
+    serializer->split(true);
+    bhttp::async_write_header(stream_, *serializer,
+                              [message, serializer, finish](beast::error_code error, size_t n) { finish(error, n); });
+    return;
+  }
   if (!api_response.body_file.empty()) {
     auto message = std::make_shared<bhttp::response<bhttp::file_body>>();
     fill_header(*message);

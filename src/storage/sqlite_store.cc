@@ -275,14 +275,15 @@ Status SqliteStore::SetExperimentLifecycle(const WriteContext& context, int64_t 
       return Status::InvalidParameter("Cannot delete the default experiment '0'. This is an internally reserved experiment.");
     }
     int64_t now = NowMillis();
-    SqlValue deleted_time = deleted ? SqlValue(now) : SqlValue(nullptr);
     std::string stage = deleted ? "deleted" : "active";
     LATHE_ASSIGN_OR_RETURN(auto* update, tx.db().Prepare(
-        "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ?, deleted_time = ? WHERE experiment_id = ?"));
-    LATHE_RETURN_IF_ERROR(update->Bind({stage, now, deleted_time, experiment_id}).Run());
+        "UPDATE experiments SET lifecycle_stage = ?1, last_update_time = ?2, "
+        "deleted_time = CASE WHEN ?1 = 'deleted' THEN ?2 END WHERE experiment_id = ?3"));
+    LATHE_RETURN_IF_ERROR(update->Bind({stage, now, experiment_id}).Run());
     LATHE_ASSIGN_OR_RETURN(auto* update_runs, tx.db().Prepare(
-        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?"));
-    LATHE_RETURN_IF_ERROR(update_runs->Bind({stage, deleted_time, experiment_id}).Run());
+        "UPDATE runs SET lifecycle_stage = ?1, deleted_time = CASE WHEN ?1 = 'deleted' THEN ?2 END "
+        "WHERE experiment_id = ?3"));
+    LATHE_RETURN_IF_ERROR(update_runs->Bind({stage, now, experiment_id}).Run());
     return tx.Audit("experiment", std::to_string(experiment_id));
   });
 }
@@ -368,10 +369,8 @@ Status SqliteStore::SetRunLifecycle(const WriteContext& context, const std::stri
   return Write(context, [&](WriteTx& tx) -> Status {
     LATHE_ASSIGN_OR_RETURN(auto info, LoadRunInfo(tx.db(), run_id));
     LATHE_ASSIGN_OR_RETURN(auto* update, tx.db().Prepare(
-        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?"));
-    LATHE_RETURN_IF_ERROR(update->Bind({std::string(deleted ? "deleted" : "active"),
-                                        deleted ? SqlValue(NowMillis()) : SqlValue(nullptr), run_id})
-                              .Run());
+        "UPDATE runs SET lifecycle_stage = ?1, deleted_time = CASE WHEN ?1 = 'deleted' THEN ?2 END WHERE run_uuid = ?3"));
+    LATHE_RETURN_IF_ERROR(update->Bind({std::string(deleted ? "deleted" : "active"), NowMillis(), run_id}).Run());
     return tx.Audit("run", run_id);
   });
 }
