@@ -105,25 +105,6 @@ Result<std::string> AliasName(const RequestParams& params) {
   return alias;
 }
 
-Result<Tag> ParseTag(const RequestParams& item) {
-  LATHE_ASSIGN_OR_RETURN(auto key, item.RequiredString("key"));
-  LATHE_RETURN_IF_ERROR(tracking::ValidateKeyName("tag", key));
-  LATHE_ASSIGN_OR_RETURN(auto value, item.String("value"));
-  if (!value) return Status::InvalidParameter("Tag value cannot be None");
-  LATHE_RETURN_IF_ERROR(tracking::ValidateLength("Tag value", *value, kMaxRegistryTagValue));
-  return Tag{key, *value};
-}
-
-Result<std::vector<Tag>> ParseTags(const RequestParams& params) {
-  LATHE_ASSIGN_OR_RETURN(auto items, params.ObjectList("tags"));
-  std::vector<Tag> tags;
-  for (const auto& item : items) {
-    LATHE_ASSIGN_OR_RETURN(auto tag, ParseTag(item));
-    tags.push_back(std::move(tag));
-  }
-  return tags;
-}
-
 Result<int64_t> MaxResults(const RequestParams& params, int64_t default_value, int64_t limit) {
   LATHE_ASSIGN_OR_RETURN(auto value, params.Int64("max_results"));
   int64_t max_results = value.value_or(default_value);
@@ -166,7 +147,7 @@ class RegistryApi {
   Result<ApiResponse> CreateModel(ApiRequest& request) {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     LATHE_ASSIGN_OR_RETURN(auto name, ModelName(params));
-    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTags(params));
+    LATHE_ASSIGN_OR_RETURN(auto tags, tracking::ParseTagList(params, "tags", kMaxRegistryTagValue));
     LATHE_ASSIGN_OR_RETURN(auto description, params.String("description"));
     LATHE_ASSIGN_OR_RETURN(auto model, store_.CreateRegisteredModel(Context(request, "registered-models/create"), name,
                                                                     description.value_or(""), tags));
@@ -209,25 +190,13 @@ class RegistryApi {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     storage::RegisteredModelSearch search;
     LATHE_ASSIGN_OR_RETURN(search.max_results, MaxResults(params, 100, 1000));
-    LATHE_ASSIGN_OR_RETURN(auto filter, params.String("filter"));
-    LATHE_ASSIGN_OR_RETURN(search.filter, tracking::ParseRegisteredModelFilter(filter.value_or("")));
-    LATHE_ASSIGN_OR_RETURN(auto order_by, params.StringList("order_by"));
-    for (const auto& clause : order_by) {
-      LATHE_ASSIGN_OR_RETURN(auto parsed, tracking::ParseRegisteredModelOrderBy(clause));
-      search.order_by.push_back(std::move(parsed));
-    }
-    LATHE_ASSIGN_OR_RETURN(auto token, params.String("page_token"));
-    LATHE_ASSIGN_OR_RETURN(search.offset, tracking::DecodePageToken(token.value_or("")));
+    LATHE_ASSIGN_OR_RETURN(auto terms, tracking::ReadSearchTerms(params, tracking::ParseRegisteredModelFilter,
+                                                                 tracking::ParseRegisteredModelOrderBy));
+    search.filter = std::move(terms.filter);
+    search.order_by = std::move(terms.order_by);
+    search.offset = terms.offset;
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchRegisteredModels(search));
-    json body = json::object();
-    if (!page.items.empty()) {
-      auto& models = body["registered_models"] = json::array();
-      for (const auto& model : page.items) models.push_back(ModelJson(model));
-    }
-    if (page.has_more) {
-      body["next_page_token"] = tracking::EncodePageToken(search.offset + static_cast<int64_t>(page.items.size()));
-    }
-    return Ok(body);
+    return Ok(tracking::PageJson(page, "registered_models", search.offset, ModelJson));
   }
 
   Result<ApiResponse> GetLatestVersions(ApiRequest& request) {
@@ -246,7 +215,7 @@ class RegistryApi {
   Result<ApiResponse> SetModelTag(ApiRequest& request) {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     LATHE_ASSIGN_OR_RETURN(auto name, ModelName(params));
-    LATHE_ASSIGN_OR_RETURN(auto tag, ParseTag(params));
+    LATHE_ASSIGN_OR_RETURN(auto tag, tracking::ParseTag(params, kMaxRegistryTagValue));
     LATHE_RETURN_IF_ERROR(store_.SetRegisteredModelTag(Context(request, "registered-models/set-tag"), name, tag));
     return Empty();
   }
@@ -298,7 +267,7 @@ class RegistryApi {
     LATHE_RETURN_IF_ERROR(tracking::ValidateLength("Model version run_link", create.run_link, 500));
     LATHE_ASSIGN_OR_RETURN(auto description, params.String("description"));
     create.description = description.value_or("");
-    LATHE_ASSIGN_OR_RETURN(create.tags, ParseTags(params));
+    LATHE_ASSIGN_OR_RETURN(create.tags, tracking::ParseTagList(params, "tags", kMaxRegistryTagValue));
     LATHE_ASSIGN_OR_RETURN(auto version, store_.CreateModelVersion(Context(request, "model-versions/create"), create));
     return Ok({{"model_version", VersionJson(version)}});
   }
@@ -333,25 +302,13 @@ class RegistryApi {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     storage::ModelVersionSearch search;
     LATHE_ASSIGN_OR_RETURN(search.max_results, MaxResults(params, 10000, 200000));
-    LATHE_ASSIGN_OR_RETURN(auto filter, params.String("filter"));
-    LATHE_ASSIGN_OR_RETURN(search.filter, tracking::ParseModelVersionFilter(filter.value_or("")));
-    LATHE_ASSIGN_OR_RETURN(auto order_by, params.StringList("order_by"));
-    for (const auto& clause : order_by) {
-      LATHE_ASSIGN_OR_RETURN(auto parsed, tracking::ParseModelVersionOrderBy(clause));
-      search.order_by.push_back(std::move(parsed));
-    }
-    LATHE_ASSIGN_OR_RETURN(auto token, params.String("page_token"));
-    LATHE_ASSIGN_OR_RETURN(search.offset, tracking::DecodePageToken(token.value_or("")));
+    LATHE_ASSIGN_OR_RETURN(auto terms, tracking::ReadSearchTerms(params, tracking::ParseModelVersionFilter,
+                                                                 tracking::ParseModelVersionOrderBy));
+    search.filter = std::move(terms.filter);
+    search.order_by = std::move(terms.order_by);
+    search.offset = terms.offset;
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchModelVersions(search));
-    json body = json::object();
-    if (!page.items.empty()) {
-      auto& versions = body["model_versions"] = json::array();
-      for (const auto& version : page.items) versions.push_back(VersionJson(version));
-    }
-    if (page.has_more) {
-      body["next_page_token"] = tracking::EncodePageToken(search.offset + static_cast<int64_t>(page.items.size()));
-    }
-    return Ok(body);
+    return Ok(tracking::PageJson(page, "model_versions", search.offset, VersionJson));
   }
 
   Result<ApiResponse> GetDownloadUri(ApiRequest& request) {
@@ -379,7 +336,7 @@ class RegistryApi {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     LATHE_ASSIGN_OR_RETURN(auto name, ModelName(params));
     LATHE_ASSIGN_OR_RETURN(auto number, VersionNumber(params));
-    LATHE_ASSIGN_OR_RETURN(auto tag, ParseTag(params));
+    LATHE_ASSIGN_OR_RETURN(auto tag, tracking::ParseTag(params, kMaxRegistryTagValue));
     LATHE_RETURN_IF_ERROR(store_.SetModelVersionTag(Context(request, "model-versions/set-tag"), name, number, tag));
     return Empty();
   }

@@ -533,6 +533,22 @@ Result<OrderClause> ParseModelVersionOrderBy(std::string_view order_by) {
   return ParseOrder(order_by, ModelVersionGrammar());
 }
 
+Result<SearchTerms> ReadSearchTerms(const RequestParams& params,
+                                    Result<std::vector<FilterClause>> (*parse_filter)(std::string_view),
+                                    Result<OrderClause> (*parse_order_by)(std::string_view)) {
+  SearchTerms terms;
+  LATHE_ASSIGN_OR_RETURN(auto filter, params.String("filter"));
+  LATHE_ASSIGN_OR_RETURN(terms.filter, parse_filter(filter.value_or("")));
+  LATHE_ASSIGN_OR_RETURN(auto order_by, params.StringList("order_by"));
+  for (const auto& clause : order_by) {
+    LATHE_ASSIGN_OR_RETURN(auto parsed, parse_order_by(clause));
+    terms.order_by.push_back(std::move(parsed));
+  }
+  LATHE_ASSIGN_OR_RETURN(auto token, params.String("page_token"));
+  LATHE_ASSIGN_OR_RETURN(terms.offset, DecodePageToken(token.value_or("")));
+  return terms;
+}
+
 std::string EncodePageToken(int64_t offset) { return Base64Encode(nlohmann::json{{"offset", offset}}.dump()); }
 
 Result<int64_t> DecodePageToken(std::string_view token) {

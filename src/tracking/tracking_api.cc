@@ -49,23 +49,6 @@ Result<std::string> RunIdOf(const RequestParams& params) {
   return *run_id;
 }
 
-Result<std::vector<Tag>> ParseTags(const RequestParams& params, std::string_view field, std::string_view entity_kind,
-                                   size_t value_limit) {
-  LATHE_ASSIGN_OR_RETURN(auto items, params.ObjectList(field));
-  std::vector<Tag> tags;
-  tags.reserve(items.size());
-  for (const auto& item : items) {
-    LATHE_ASSIGN_OR_RETURN(auto key, item.String("key"));
-    LATHE_ASSIGN_OR_RETURN(auto value, item.String("value"));
-    if (!key) return Status::InvalidParameter(RequestParams::MissingMessage(std::string(field) + ".key"));
-    LATHE_RETURN_IF_ERROR(ValidateKeyName(entity_kind, *key));
-    std::string tag_value = value.value_or("");
-    LATHE_RETURN_IF_ERROR(ValidateLength("Tag value", tag_value, value_limit));
-    tags.push_back(Tag{std::move(*key), std::move(tag_value)});
-  }
-  return tags;
-}
-
 Result<storage::ViewType> ParseViewType(const RequestParams& params, std::string_view field) {
   const json* raw = params.json().contains(field) ? &params.json().at(std::string(field)) : nullptr;
   if (raw == nullptr || raw->is_null()) return storage::ViewType::kActiveOnly;
@@ -100,7 +83,7 @@ class TrackingApi {
     LATHE_ASSIGN_OR_RETURN(auto name, params.RequiredString("name"));
     LATHE_RETURN_IF_ERROR(ValidateExperimentName(name));
     LATHE_ASSIGN_OR_RETURN(auto location, params.String("artifact_location"));
-    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTags(params, "tags", "tag", kMaxTagValueLength));
+    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTagList(params, "tags"));
     LATHE_ASSIGN_OR_RETURN(auto id, store_.CreateExperiment(Context(request, "experiments/create"), name,
                                                             location.value_or(""), DefaultArtifactLocation, tags));
     return Ok({{"experiment_id", std::to_string(id)}});
@@ -125,23 +108,12 @@ class TrackingApi {
     storage::ExperimentSearch search;
     LATHE_ASSIGN_OR_RETURN(search.max_results, ParseMaxResults(params, 1000, kMaxSearchResults));
     LATHE_ASSIGN_OR_RETURN(search.view, ParseViewType(params, "view_type"));
-    LATHE_ASSIGN_OR_RETURN(auto filter, params.String("filter"));
-    LATHE_ASSIGN_OR_RETURN(search.filter, ParseExperimentFilter(filter.value_or("")));
-    LATHE_ASSIGN_OR_RETURN(auto order_by, params.StringList("order_by"));
-    for (const auto& clause : order_by) {
-      LATHE_ASSIGN_OR_RETURN(auto parsed, ParseExperimentOrderBy(clause));
-      search.order_by.push_back(std::move(parsed));
-    }
-    LATHE_ASSIGN_OR_RETURN(auto token, params.String("page_token"));
-    LATHE_ASSIGN_OR_RETURN(search.offset, DecodePageToken(token.value_or("")));
+    LATHE_ASSIGN_OR_RETURN(auto terms, ReadSearchTerms(params, ParseExperimentFilter, ParseExperimentOrderBy));
+    search.filter = std::move(terms.filter);
+    search.order_by = std::move(terms.order_by);
+    search.offset = terms.offset;
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchExperiments(search));
-    json body = json::object();
-    if (!page.items.empty()) {
-      auto& experiments = body["experiments"] = json::array();
-      for (const auto& experiment : page.items) experiments.push_back(ExperimentJson(experiment));
-    }
-    if (page.has_more) body["next_page_token"] = EncodePageToken(search.offset + static_cast<int64_t>(page.items.size()));
-    return Ok(body);
+    return Ok(PageJson(page, "experiments", search.offset, ExperimentJson));
   }
 
   Result<ApiResponse> UpdateExperiment(ApiRequest& request) {
@@ -165,12 +137,8 @@ class TrackingApi {
   Result<ApiResponse> SetExperimentTag(ApiRequest& request) {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     LATHE_ASSIGN_OR_RETURN(auto id, ParseExperimentId(params, "experiment_id", true));
-    LATHE_ASSIGN_OR_RETURN(auto key, params.RequiredString("key"));
-    LATHE_ASSIGN_OR_RETURN(auto value, params.String("value"));
-    if (!value) return Status::InvalidParameter(RequestParams::MissingMessage("value"));
-    LATHE_RETURN_IF_ERROR(ValidateKeyName("tag", key));
-    LATHE_RETURN_IF_ERROR(ValidateLength("Tag value", *value, kMaxTagValueLength));
-    LATHE_RETURN_IF_ERROR(store_.SetExperimentTag(Context(request, "experiments/set-experiment-tag"), id, Tag{key, *value}));
+    LATHE_ASSIGN_OR_RETURN(auto tag, ParseTag(params));
+    LATHE_RETURN_IF_ERROR(store_.SetExperimentTag(Context(request, "experiments/set-experiment-tag"), id, tag));
     return Empty();
   }
 
@@ -178,7 +146,7 @@ class TrackingApi {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     storage::RunInfo info;
     LATHE_ASSIGN_OR_RETURN(info.experiment_id, ParseExperimentId(params, "experiment_id", false));
-    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTags(params, "tags", "tag", kMaxTagValueLength));
+    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTagList(params, "tags"));
     LATHE_ASSIGN_OR_RETURN(auto run_name, params.String("run_name"));
     LATHE_ASSIGN_OR_RETURN(auto user_id, params.String("user_id"));
     LATHE_ASSIGN_OR_RETURN(auto start_time, params.Int64("start_time"));
@@ -291,13 +259,9 @@ class TrackingApi {
   Result<ApiResponse> SetTag(ApiRequest& request) {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     LATHE_ASSIGN_OR_RETURN(auto run_id, RunIdOf(params));
-    LATHE_ASSIGN_OR_RETURN(auto key, params.RequiredString("key"));
-    LATHE_RETURN_IF_ERROR(ValidateKeyName("tag", key));
-    LATHE_ASSIGN_OR_RETURN(auto value, params.String("value"));
-    if (!value) return Status::InvalidParameter(RequestParams::MissingMessage("value"));
-    LATHE_RETURN_IF_ERROR(ValidateLength("Tag value", *value, kMaxTagValueLength));
     storage::LogBatch batch;
-    batch.tags.push_back(Tag{key, *value});
+    LATHE_ASSIGN_OR_RETURN(auto tag, ParseTag(params));
+    batch.tags.push_back(std::move(tag));
     LATHE_RETURN_IF_ERROR(store_.LogBatch(Context(request, "runs/set-tag"), run_id, batch));
     return Empty();
   }
@@ -320,7 +284,7 @@ class TrackingApi {
     LATHE_ASSIGN_OR_RETURN(auto run_id, RunIdOf(params));
     LATHE_ASSIGN_OR_RETURN(auto metrics, params.ObjectList("metrics"));
     LATHE_ASSIGN_OR_RETURN(auto param_items, params.ObjectList("params"));
-    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTags(params, "tags", "tag", kMaxTagValueLength));
+    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTagList(params, "tags"));
     LATHE_RETURN_IF_ERROR(ValidateBatchLimit("metrics", metrics.size(), kMaxMetricsPerBatch));
     LATHE_RETURN_IF_ERROR(ValidateBatchLimit("params", param_items.size(), kMaxParamsTagsPerBatch));
     LATHE_RETURN_IF_ERROR(ValidateBatchLimit("tags", tags.size(), kMaxParamsTagsPerBatch));
@@ -430,23 +394,12 @@ class TrackingApi {
     }
     LATHE_ASSIGN_OR_RETURN(search.max_results, ParseMaxResults(params, 1000, kMaxSearchResults));
     LATHE_ASSIGN_OR_RETURN(search.view, ParseViewType(params, "run_view_type"));
-    LATHE_ASSIGN_OR_RETURN(auto filter, params.String("filter"));
-    LATHE_ASSIGN_OR_RETURN(search.filter, ParseRunFilter(filter.value_or("")));
-    LATHE_ASSIGN_OR_RETURN(auto order_by, params.StringList("order_by"));
-    for (const auto& clause : order_by) {
-      LATHE_ASSIGN_OR_RETURN(auto parsed, ParseRunOrderBy(clause));
-      search.order_by.push_back(std::move(parsed));
-    }
-    LATHE_ASSIGN_OR_RETURN(auto token, params.String("page_token"));
-    LATHE_ASSIGN_OR_RETURN(search.offset, DecodePageToken(token.value_or("")));
+    LATHE_ASSIGN_OR_RETURN(auto terms, ReadSearchTerms(params, ParseRunFilter, ParseRunOrderBy));
+    search.filter = std::move(terms.filter);
+    search.order_by = std::move(terms.order_by);
+    search.offset = terms.offset;
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchRuns(search));
-    json body = json::object();
-    if (!page.items.empty()) {
-      auto& runs = body["runs"] = json::array();
-      for (const auto& run : page.items) runs.push_back(RunJson(run));
-    }
-    if (page.has_more) body["next_page_token"] = EncodePageToken(search.offset + static_cast<int64_t>(page.items.size()));
-    return Ok(body);
+    return Ok(PageJson(page, "runs", search.offset, RunJson));
   }
 
   Result<ApiResponse> GetMetricHistory(ApiRequest& request) {
@@ -516,6 +469,8 @@ class TrackingApi {
     LATHE_ASSIGN_OR_RETURN(auto run, store_.GetRun(run_id));
     LATHE_ASSIGN_OR_RETURN(auto root, artifacts::RelativePathForUri(artifact_store_, run.info.artifact_uri));
     std::string sub = path.value_or("");
+    // The path is relative to the run's artifact root: check it on its own, not only once joined.
+    if (!sub.empty()) LATHE_RETURN_IF_ERROR(artifact_store_.Resolve(sub).status());
     std::string listed = sub.empty() ? root : root + "/" + sub;
     LATHE_ASSIGN_OR_RETURN(auto files, artifact_store_.List(listed));
     json body = {{"root_uri", run.info.artifact_uri}};

@@ -85,4 +85,25 @@ Status ValidateBatchLimit(std::string_view entity, size_t count, size_t limit) {
       limit, entity, count, entity, entity));
 }
 
+Result<storage::Tag> ParseTag(const RequestParams& item, size_t value_limit) {
+  LATHE_ASSIGN_OR_RETURN(auto key, item.RequiredString("key"));
+  LATHE_RETURN_IF_ERROR(ValidateKeyName("tag", key));
+  LATHE_ASSIGN_OR_RETURN(auto value, item.String("value"));
+  if (!value) return Status::InvalidParameter(RequestParams::MissingMessage("value"));
+  LATHE_RETURN_IF_ERROR(ValidateLength("Tag value", *value, value_limit));
+  return storage::Tag{std::move(key), std::move(*value)};
+}
+
+Result<std::vector<storage::Tag>> ParseTagList(const RequestParams& params, std::string_view field,
+                                               size_t value_limit) {
+  LATHE_ASSIGN_OR_RETURN(auto items, params.ObjectList(field));
+  std::vector<storage::Tag> tags;
+  tags.reserve(items.size());
+  for (const auto& item : items) {
+    LATHE_ASSIGN_OR_RETURN(auto tag, ParseTag(item, value_limit));
+    tags.push_back(std::move(tag));
+  }
+  return tags;
+}
+
 }  // namespace lathe::tracking

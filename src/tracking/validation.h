@@ -5,7 +5,11 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
+#include "core/request_params.h"
 #include "core/status.h"
+#include "storage/store.h"
 
 namespace lathe::tracking {
 
@@ -27,5 +31,12 @@ Status ValidateKeyName(std::string_view kind, std::string_view key);
 Status ValidateLength(std::string_view entity, std::string_view value, size_t limit);
 Status ValidateExperimentName(std::string_view name);
 Status ValidateBatchLimit(std::string_view entity, size_t count, size_t limit);
+
+// A `{"key", "value"}` object (or the key and value fields of a set-tag request), with the
+// key rules and the value length limit applied.
+Result<storage::Tag> ParseTag(const RequestParams& item, size_t value_limit = kMaxTagValueLength);
+// The repeated tag field `field` of a request.
+Result<std::vector<storage::Tag>> ParseTagList(const RequestParams& params, std::string_view field,
+                                               size_t value_limit = kMaxTagValueLength);
 
 }  // namespace lathe::tracking
