@@ -2,6 +2,7 @@
 // tables for people or JSON for scripts.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -88,9 +89,14 @@ const std::string kApi = "/api/2.0/mlflow/";
 
 void AddClientCommands(CLI::App& app, Action& action) {
   auto settings = std::make_shared<ClientSettings>();
+  // The environment sets the default here rather than through CLI11's envname: CLI11 applies an
+  // option's variable to every command that declares it, and these commands share one setting,
+  // so a sibling command's environment value would overwrite the flag.
+  if (const char* uri = std::getenv("LATHE_TRACKING_URI"); uri != nullptr && *uri != '\0') {
+    settings->tracking_uri = uri;
+  }
   auto add_common = [settings](CLI::App* command) {
-    command->add_option("--tracking-uri", settings->tracking_uri, "The Lathe server")
-        ->envname("LATHE_TRACKING_URI")
+    command->add_option("--tracking-uri", settings->tracking_uri, "The Lathe server (env LATHE_TRACKING_URI)")
         ->capture_default_str();
     command->add_flag("--json", settings->json, "Print JSON instead of a table");
   };

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/request_params.h"
+#include "tracking/fast_log_batch.h"
 #include "tracking/json.h"
 #include "tracking/search_filter.h"
 #include "tracking/validation.h"
@@ -209,17 +210,12 @@ class TrackingApi {
     return Empty();
   }
 
+  // Reads a metric's fields with their JSON types; ValidateBatch checks the values.
   static Result<storage::Metric> ParseMetric(const RequestParams& item) {
     storage::Metric metric;
     LATHE_ASSIGN_OR_RETURN(metric.key, item.RequiredString("key"));
-    LATHE_RETURN_IF_ERROR(ValidateKeyName("metric", metric.key));
     LATHE_ASSIGN_OR_RETURN(metric.value, item.RequiredDouble("value"));
     LATHE_ASSIGN_OR_RETURN(metric.timestamp, item.RequiredInt64("timestamp"));
-    if (metric.timestamp < 0) {
-      return Status::InvalidParameter(fmt::format(
-          "Got invalid timestamp {} for metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit integer) ",
-          metric.timestamp, metric.key, metric.value));
-    }
     LATHE_ASSIGN_OR_RETURN(auto step, item.Int64("step"));
     metric.step = step.value_or(0);
     return metric;
@@ -228,12 +224,57 @@ class TrackingApi {
   static Result<storage::Param> ParseParam(const RequestParams& item) {
     storage::Param param;
     LATHE_ASSIGN_OR_RETURN(param.key, item.RequiredString("key"));
-    LATHE_RETURN_IF_ERROR(ValidateKeyName("param", param.key));
     LATHE_ASSIGN_OR_RETURN(auto value, item.String("value"));
     if (!value) return Status::InvalidParameter(RequestParams::MissingMessage("value"));
     param.value = std::move(*value);
-    LATHE_RETURN_IF_ERROR(ValidateLength("Param value", param.value, kMaxParamValueLength));
     return param;
+  }
+
+  // MLflow's rules for what a batch (or a single log call) may hold.
+  static Status ValidateBatch(const storage::LogBatch& batch) {
+    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("metrics", batch.metrics.size(), kMaxMetricsPerBatch));
+    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("params", batch.params.size(), kMaxParamsTagsPerBatch));
+    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("tags", batch.tags.size(), kMaxParamsTagsPerBatch));
+    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("metrics, params, and tags",
+                                             batch.metrics.size() + batch.params.size() + batch.tags.size(),
+                                             kMaxEntitiesPerBatch));
+    for (const auto& metric : batch.metrics) {
+      LATHE_RETURN_IF_ERROR(ValidateKeyName("metric", metric.key));
+      if (metric.timestamp < 0) {
+        return Status::InvalidParameter(fmt::format(
+            "Got invalid timestamp {} for metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit "
+            "integer) ",
+            metric.timestamp, metric.key, metric.value));
+      }
+    }
+    std::vector<std::string> duplicates;
+    for (size_t i = 0; i < batch.params.size(); ++i) {
+      const auto& param = batch.params[i];
+      LATHE_RETURN_IF_ERROR(ValidateKeyName("param", param.key));
+      LATHE_RETURN_IF_ERROR(ValidateLength("Param value", param.value, kMaxParamValueLength));
+      for (size_t j = 0; j < i; ++j) {
+        if (batch.params[j].key == param.key) duplicates.push_back(param.key);
+      }
+    }
+    if (!duplicates.empty()) {
+      return Status::InvalidParameter(fmt::format(
+          "Duplicate parameter keys have been submitted: {}. Please ensure the request contains only one param value "
+          "per param key.",
+          json(duplicates).dump()));
+    }
+    for (const auto& tag : batch.tags) {
+      LATHE_RETURN_IF_ERROR(ValidateKeyName("tag", tag.key));
+      LATHE_RETURN_IF_ERROR(ValidateLength("Tag value", tag.value, kMaxTagValueLength));
+    }
+    return Status::Ok();
+  }
+
+  // Validates and stores a batch of one kind of call (log-metric, log-batch, ...).
+  Result<ApiResponse> StoreBatch(const ApiRequest& request, const char* action, const std::string& run_id,
+                                 const storage::LogBatch& batch) {
+    LATHE_RETURN_IF_ERROR(ValidateBatch(batch));
+    LATHE_RETURN_IF_ERROR(store_.LogBatch(Context(request, action), run_id, batch));
+    return Empty();
   }
 
   Result<ApiResponse> LogMetric(ApiRequest& request) {
@@ -242,8 +283,7 @@ class TrackingApi {
     storage::LogBatch batch;
     LATHE_ASSIGN_OR_RETURN(auto metric, ParseMetric(params));
     batch.metrics.push_back(std::move(metric));
-    LATHE_RETURN_IF_ERROR(store_.LogBatch(Context(request, "runs/log-metric"), run_id, batch));
-    return Empty();
+    return StoreBatch(request, "runs/log-metric", run_id, batch);
   }
 
   Result<ApiResponse> LogParam(ApiRequest& request) {
@@ -252,8 +292,7 @@ class TrackingApi {
     storage::LogBatch batch;
     LATHE_ASSIGN_OR_RETURN(auto param, ParseParam(params));
     batch.params.push_back(std::move(param));
-    LATHE_RETURN_IF_ERROR(store_.LogBatch(Context(request, "runs/log-parameter"), run_id, batch));
-    return Empty();
+    return StoreBatch(request, "runs/log-parameter", run_id, batch);
   }
 
   Result<ApiResponse> SetTag(ApiRequest& request) {
@@ -262,8 +301,7 @@ class TrackingApi {
     storage::LogBatch batch;
     LATHE_ASSIGN_OR_RETURN(auto tag, ParseTag(params));
     batch.tags.push_back(std::move(tag));
-    LATHE_RETURN_IF_ERROR(store_.LogBatch(Context(request, "runs/set-tag"), run_id, batch));
-    return Empty();
+    return StoreBatch(request, "runs/set-tag", run_id, batch);
   }
 
   Result<ApiResponse> DeleteTag(ApiRequest& request) {
@@ -280,39 +318,31 @@ class TrackingApi {
           "Batched logging API requests must be at most {} bytes, got a request of size {}.", kMaxBatchRequestBytes,
           request.body.size()));
     }
+    // Well-formed bodies take the simdjson path; anything unusual takes the general one, which
+    // explains what is wrong.
+    if (request.content_type.starts_with("application/json")) {
+      if (auto parsed = ParseLogBatchFast(request.body)) {
+        return StoreBatch(request, "runs/log-batch", parsed->run_id, parsed->batch);
+      }
+    }
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     LATHE_ASSIGN_OR_RETURN(auto run_id, RunIdOf(params));
     LATHE_ASSIGN_OR_RETURN(auto metrics, params.ObjectList("metrics"));
     LATHE_ASSIGN_OR_RETURN(auto param_items, params.ObjectList("params"));
-    LATHE_ASSIGN_OR_RETURN(auto tags, ParseTagList(params, "tags"));
-    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("metrics", metrics.size(), kMaxMetricsPerBatch));
-    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("params", param_items.size(), kMaxParamsTagsPerBatch));
-    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("tags", tags.size(), kMaxParamsTagsPerBatch));
-    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("metrics, params, and tags",
-                                             metrics.size() + param_items.size() + tags.size(), kMaxEntitiesPerBatch));
     storage::LogBatch batch;
+    // Count before converting: an oversized batch is refused without parsing its items.
+    LATHE_RETURN_IF_ERROR(ValidateBatchLimit("metrics", metrics.size(), kMaxMetricsPerBatch));
     batch.metrics.reserve(metrics.size());
     for (const auto& item : metrics) {
       LATHE_ASSIGN_OR_RETURN(auto metric, ParseMetric(item));
       batch.metrics.push_back(std::move(metric));
     }
-    std::vector<std::string> duplicates;
     for (const auto& item : param_items) {
       LATHE_ASSIGN_OR_RETURN(auto param, ParseParam(item));
-      for (const auto& seen : batch.params) {
-        if (seen.key == param.key) duplicates.push_back(param.key);
-      }
       batch.params.push_back(std::move(param));
     }
-    if (!duplicates.empty()) {
-      return Status::InvalidParameter(fmt::format(
-          "Duplicate parameter keys have been submitted: {}. Please ensure the request contains only one param value "
-          "per param key.",
-          json(duplicates).dump()));
-    }
-    batch.tags = std::move(tags);
-    LATHE_RETURN_IF_ERROR(store_.LogBatch(Context(request, "runs/log-batch"), run_id, batch));
-    return Empty();
+    LATHE_ASSIGN_OR_RETURN(batch.tags, ParseTagList(params, "tags"));
+    return StoreBatch(request, "runs/log-batch", run_id, batch);
   }
 
   Result<ApiResponse> LogModel(ApiRequest& request) {

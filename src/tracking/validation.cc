@@ -55,7 +55,9 @@ Status ValidateKeyName(std::string_view kind, std::string_view key) {
           kind, key));
     }
   }
-  std::string normalized = NormalizePath(key);
+  // Only a '/' or a name made of dots can normalise to something else; skip the work otherwise.
+  bool path_like = key.find('/') != std::string_view::npos || key == "." || key == "..";
+  std::string normalized = path_like ? NormalizePath(key) : std::string(key);
   if (normalized != key || normalized == "." || normalized.starts_with("..") || normalized.starts_with("/")) {
     return Status::InvalidParameter(fmt::format(
         "Invalid {} name: '{}'. Names may be treated as files in certain cases, and must not resolve to other names "

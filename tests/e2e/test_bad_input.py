@@ -1,5 +1,6 @@
 """Bad input gets a 4xx with MLflow's error shape and a message that names the problem."""
 
+import os
 import socket
 import unittest
 
@@ -309,6 +310,24 @@ class BadInputTest(unittest.TestCase):
         # Nothing was created by the refused requests, and the server still answers.
         self.assertEqual(self.server.api("GET", "registered-models/get", params={"name": "m"})[0], 200)
 
+    def test_upload_over_the_limit(self):
+        with LatheServer(extra_args=["--max-upload-bytes", "1000"]) as server:
+            url = server.url + "/api/2.0/mlflow-artifacts/artifacts/0/run/artifacts/big.bin"
+            response = requests.put(url, data=b"b" * 2000, timeout=30)
+            self.assertEqual(response.status_code, 413, response.text)
+            self.assertEqual(response.json()["error_code"], "REQUEST_LIMIT_EXCEEDED")
+            self.assertIn("1000", response.json()["message"])
+            # Sent without a Content-Length (chunked), the limit holds while streaming.
+            response = requests.put(url, data=iter([b"c" * 600, b"c" * 600]), timeout=30)
+            self.assertEqual(response.status_code, 413, response.text)
+            self.assertEqual(requests.get(url, timeout=30).status_code, 404)
+            staged = []
+            for directory, _, names in os.walk(os.path.join(server.data_dir, "artifacts")):
+                staged += [os.path.join(directory, name) for name in names]
+            self.assertEqual(staged, [], "a refused upload left a file behind")
+            self.assertEqual(requests.put(url, data=b"s" * 1000, timeout=30).status_code, 200)
+            self.assertEqual(requests.get(url, timeout=30).content, b"s" * 1000)
+
     def test_more_limits(self):
         run = self.run_id
         cases = [
@@ -425,7 +444,6 @@ class BadInputTest(unittest.TestCase):
             with self.subTest(run_list_path=path):
                 self.check("GET", API + "artifacts/list", 400, "Invalid artifact path", params={"run_id": self.run_id, "path": path})
         # Nothing escaped the data directory.
-        import os
         parent = os.path.dirname(self.server.data_dir)
         self.assertFalse(os.path.exists(os.path.join(parent, "x")))
         self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "x")))
