@@ -117,7 +117,6 @@ Result<std::vector<FileInfo>> LocalArtifactStore::List(std::string_view relative
   if (!fs::is_directory(dir, error)) return files;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     std::string name = entry.path().filename().string();
-    if (dir == root_ && name == ".uploads") continue;  // the server's staging area
     if (name.starts_with(".tmp-")) continue;
     FileInfo info;
     info.path = name;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_dump.h"
 #include "core/request_params.h"
 
 namespace lathe::artifacts {
@@ -68,7 +69,7 @@ Result<ApiResponse> List(LocalArtifactStore& store, ApiRequest& request) {
       out.push_back(std::move(entry));
     }
   }
-  return ApiResponse::Json(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return ApiResponse::Json(DumpJson(body));
 }
 
 }  // namespace

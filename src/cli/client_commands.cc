@@ -283,7 +283,12 @@ void AddClientCommands(CLI::App& app, Action& action) {
     get->callback([&action, settings, name] {
       action = [settings, name]() -> Status {
         LATHE_ASSIGN_OR_RETURN(auto model, Call(*settings, "GET", kApi + "registered-models/get" + Query({{"name", *name}})));
-        std::string filter = "name = '" + *name + "'";
+        // The search grammar has no escapes: quote with whichever quote the name does not contain.
+        if (name->find('\'') != std::string::npos && name->find('"') != std::string::npos) {
+          return Status::InvalidParameter("a model name with both ' and \" cannot be searched for its versions");
+        }
+        char quote = name->find('\'') == std::string::npos ? '\'' : '"';
+        std::string filter = "name = " + std::string(1, quote) + *name + std::string(1, quote);
         LATHE_ASSIGN_OR_RETURN(auto versions, Call(*settings, "GET", kApi + "model-versions/search" +
                                                                           Query({{"filter", filter}})));
         if (settings->json) {

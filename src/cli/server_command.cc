@@ -24,8 +24,9 @@ struct DataDirLayout {
   std::filesystem::path root;
   std::filesystem::path database() const { return root / "lathe.db"; }
   std::filesystem::path artifacts() const { return root / "artifacts"; }
-  // Staged uploads live beside the artifacts so that finishing one is a rename, not a copy.
-  std::filesystem::path uploads() const { return root / "artifacts" / ".uploads"; }
+  // Staged uploads live on the artifacts' filesystem, so finishing one is a rename, but outside
+  // the artifact root, so no artifact path can reach a half-written upload.
+  std::filesystem::path uploads() const { return root / "uploads"; }
 };
 
 Result<std::unique_ptr<storage::Store>> OpenStore(const DataDirLayout& layout, storage::Durability durability) {

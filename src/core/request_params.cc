@@ -1,4 +1,5 @@
 // Typed access to MLflow request fields with MLflow's validation messages.
+#include "core/json_dump.h"
 #include "core/request_params.h"
 
 #include <charconv>
@@ -88,7 +89,7 @@ bool RequestParams::Has(std::string_view name) const { return Find(name) != null
 
 Status RequestParams::TypeError(std::string_view name, const nlohmann::json& value,
                                 std::string_view expected) const {
-  std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+  std::string shown = value.is_string() ? value.get<std::string>() : DumpJson(value);
   if (shown.size() > 100) shown = shown.substr(0, 100) + "...";
   return Status::InvalidParameter(
       fmt::format("Invalid value {} for parameter '{}' supplied. Hint: Value was of type '{}', expected {}.{}",

@@ -1,6 +1,7 @@
 // Status -> HTTP status and MLflow error_code, in one place.
 #include <nlohmann/json.hpp>
 
+#include "core/json_dump.h"
 #include "http/server.h"
 
 namespace lathe::http {
@@ -49,7 +50,7 @@ std::string ErrorBody(const Status& status, ErrorStyle style) {
     body["error_code"] = MlflowErrorCodeName(status.code());
     body["message"] = status.message();
   }
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return DumpJson(body);
 }
 
 }  // namespace lathe::http

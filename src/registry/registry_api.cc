@@ -1,4 +1,5 @@
 // Registry endpoints: validation with MLflow's rules and messages, Store calls, MLflow-shaped JSON.
+#include "core/json_dump.h"
 #include "registry/registry_api.h"
 
 #include <charconv>
@@ -21,7 +22,7 @@ using storage::Tag;
 constexpr size_t kMaxRegistryTagValue = 5000;
 constexpr size_t kMaxAliasLength = 255;
 
-ApiResponse Ok(const json& body) { return ApiResponse::Json(tracking::Dump(body)); }
+ApiResponse Ok(const json& body) { return ApiResponse::Json(DumpJson(body)); }
 ApiResponse Empty() { return ApiResponse::Json("{}"); }
 
 storage::WriteContext Context(const ApiRequest& request, std::string action) {
@@ -78,7 +79,7 @@ Result<std::string> ModelName(const RequestParams& params, std::string_view fiel
 Result<int64_t> VersionNumber(const RequestParams& params) {
   if (!params.Has("version")) return Status::InvalidParameter(RequestParams::MissingMessage("version"));
   const json& raw = params.json()["version"];
-  std::string text = raw.is_string() ? raw.get<std::string>() : raw.dump();
+  std::string text = raw.is_string() ? raw.get<std::string>() : DumpJson(raw);
   int64_t version = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), version);
   if (text.empty() || error != std::errc() || end != text.data() + text.size() || (!raw.is_string() && !raw.is_number_integer())) {
@@ -316,7 +317,7 @@ class RegistryApi {
     LATHE_ASSIGN_OR_RETURN(auto name, ModelName(params));
     LATHE_ASSIGN_OR_RETURN(auto number, VersionNumber(params));
     LATHE_ASSIGN_OR_RETURN(auto version, store_.GetModelVersion(name, number));
-    return Ok({{"artifact_uri", version.source}});
+    return Ok({{"artifact_uri", version.storage_location.empty() ? version.source : version.storage_location}});
   }
 
   Result<ApiResponse> TransitionStage(ApiRequest& request) {

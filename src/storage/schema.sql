@@ -42,15 +42,17 @@ CREATE TABLE tags (
   PRIMARY KEY (run_uuid, key)
 ) WITHOUT ROWID;
 -- Full metric history; NaN is stored as value 0 with is_nan = 1 because SQLite turns NaN into NULL.
+-- As in MLflow, a point logged twice is stored once; the key doubles as the history's order, so
+-- each point costs one b-tree insert.
 CREATE TABLE metrics (
   run_uuid  TEXT NOT NULL REFERENCES runs(run_uuid) ON DELETE CASCADE,
   key       TEXT NOT NULL,
-  value     REAL NOT NULL,
-  timestamp INTEGER NOT NULL,
   step      INTEGER NOT NULL,
-  is_nan    INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX metrics_by_run_key ON metrics(run_uuid, key, step);
+  timestamp INTEGER NOT NULL,
+  value     REAL NOT NULL,
+  is_nan    INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan)
+) WITHOUT ROWID;
 -- The latest point of each (run, key) by (step, timestamp, value), as MLflow defines "latest":
 -- what run search filters and sorts on.
 CREATE TABLE latest_metrics (
@@ -113,6 +115,7 @@ CREATE TABLE model_versions (
   run_link          TEXT NOT NULL DEFAULT '',
   status            TEXT NOT NULL DEFAULT 'READY',
   status_message    TEXT NOT NULL DEFAULT '',
+  storage_location  TEXT NOT NULL DEFAULT '',       -- where the files are: the source, or what a models:/ source resolved to
   PRIMARY KEY (name, version)
 );
 CREATE INDEX model_versions_by_run ON model_versions(run_id);

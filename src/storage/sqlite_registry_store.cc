@@ -2,6 +2,7 @@
 // history of every alias move.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -23,7 +24,7 @@ Status VersionNotFound(const std::string& name, int64_t version) {
 
 constexpr std::string_view kVersionColumns =
     "name, version, creation_time, last_updated_time, description, user_id, current_stage, source, run_id, run_link, "
-    "status, status_message";
+    "status, status_message, storage_location";
 
 ModelVersion ReadVersion(SqliteStatement& row) {
   ModelVersion version;
@@ -39,6 +40,7 @@ ModelVersion ReadVersion(SqliteStatement& row) {
   version.run_link = row.Text(9);
   version.status = row.Text(10);
   version.status_message = row.Text(11);
+  version.storage_location = row.Text(12);
   return version;
 }
 
@@ -158,6 +160,37 @@ Status RecordAliasRemovals(WriteTx& tx, const std::string& name, std::optional<i
   }
   for (const auto& [alias, from] : removed) LATHE_RETURN_IF_ERROR(RecordAliasMove(tx, name, alias, from, std::nullopt));
   return Status::Ok();
+}
+
+// The files of a version registered from `models:/name/version` or `models:/name@alias` are the
+// files of that version (MLflow's copy_model_version).
+Result<std::string> ResolveStorageLocation(SqliteConnection& db, const std::string& source) {
+  constexpr std::string_view kScheme = "models:/";
+  if (!source.starts_with(kScheme)) return source;
+  std::string_view rest = std::string_view(source).substr(kScheme.size());
+  std::string name;
+  int64_t version = 0;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    name = std::string(rest.substr(0, at));
+    LATHE_ASSIGN_OR_RETURN(auto* alias, db.Prepare(
+        "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?"));
+    alias->Bind({name, std::string(rest.substr(at + 1))});
+    LATHE_ASSIGN_OR_RETURN(bool row, alias->Step());
+    if (!row) return Status::NotFound(fmt::format("Model version source '{}': no such alias", source));
+    version = alias->Int64(0);
+  } else {
+    auto slash = rest.rfind('/');
+    std::string_view number = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), version);
+    if (slash == std::string_view::npos || number.empty() || error != std::errc() ||
+        end != number.data() + number.size()) {
+      return Status::InvalidParameter(fmt::format(
+          "Invalid model version source '{}': expected models:/<name>/<version> or models:/<name>@<alias>", source));
+    }
+    name = std::string(rest.substr(0, slash));
+  }
+  LATHE_ASSIGN_OR_RETURN(auto original, LoadVersion(db, name, version));
+  return original.storage_location.empty() ? original.source : original.storage_location;
 }
 
 Result<std::string> CanonicalStage(const std::string& stage) {
@@ -385,6 +418,7 @@ Result<ModelVersion> SqliteStore::CreateModelVersion(const WriteContext& context
   Status status = Write(context, [&](WriteTx& tx) -> Status {
     auto& db = tx.db();
     LATHE_RETURN_IF_ERROR(RequireModel(db, create.name));
+    LATHE_ASSIGN_OR_RETURN(auto storage_location, ResolveStorageLocation(db, create.source));
     int64_t now = NowMillis();
     LATHE_ASSIGN_OR_RETURN(auto* bump, db.Prepare(
         "UPDATE registered_models SET last_version = last_version + 1, last_updated_time = ? WHERE name = ? "
@@ -396,11 +430,11 @@ Result<ModelVersion> SqliteStore::CreateModelVersion(const WriteContext& context
     LATHE_RETURN_IF_ERROR(bump->Step().status());  // finish the statement before the next write
     LATHE_ASSIGN_OR_RETURN(auto* insert, db.Prepare(
         "INSERT INTO model_versions(name, version, creation_time, last_updated_time, description, user_id, "
-        "current_stage, source, run_id, run_link, status, status_message) "
-        "VALUES (?,?,?,?,?,?,'None',?,?,?,'READY','')"));
+        "current_stage, source, run_id, run_link, status, status_message, storage_location) "
+        "VALUES (?,?,?,?,?,?,'None',?,?,?,'READY','',?)"));
     LATHE_RETURN_IF_ERROR(insert
                               ->Bind({create.name, version, now, now, create.description, create.user_id,
-                                      create.source, create.run_id, create.run_link})
+                                      create.source, create.run_id, create.run_link, storage_location})
                               .Run());
     LATHE_ASSIGN_OR_RETURN(auto* tag, db.Prepare(
         "INSERT OR REPLACE INTO model_version_tags(name, version, key, value) VALUES (?,?,?,?)"));

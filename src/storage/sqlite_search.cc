@@ -1,4 +1,5 @@
 // Builds the SQLite queries behind runs/search, experiments/search and the registry searches.
+#include "core/json_dump.h"
 #include "storage/sqlite_search.h"
 
 #include <fmt/format.h>
@@ -33,7 +34,7 @@ void TextComparison(const std::string& column, const FilterClause& clause, SqlQu
     case Comparator::kIn:
     case Comparator::kNotIn:
       out += column + (clause.comparator == Comparator::kIn ? " IN" : " NOT IN") + " (SELECT value FROM json_each(?))";
-      query.bindings.emplace_back(nlohmann::json(std::get<std::vector<std::string>>(clause.value)).dump());
+      query.bindings.emplace_back(DumpJson(nlohmann::json(std::get<std::vector<std::string>>(clause.value))));
       return;
     default:
       out += column + " " + std::string(SqlOperator(clause.comparator)) + " ?";
@@ -207,7 +208,7 @@ Result<SqlQuery> BuildRunSearchSql(const RunSearch& search) {
   query.bindings.insert(query.bindings.begin(), driving_bindings.begin(), driving_bindings.end());
   query.sql = "SELECT runs.run_uuid FROM " + from + joins +
               " WHERE runs.experiment_id IN (SELECT value FROM json_each(?))";
-  query.bindings.emplace_back(nlohmann::json(search.experiment_ids).dump());
+  query.bindings.emplace_back(DumpJson(nlohmann::json(search.experiment_ids)));
   query.sql += " AND " + LifecycleCondition(search.view, "runs.lifecycle_stage");
   for (const auto& clause : search.filter) {
     if (&clause == driving) continue;

@@ -1,5 +1,6 @@
 // SqliteStore: experiments, runs, metrics, params, tags, dataset inputs and the purge of deleted
 // objects. (Registry methods live in sqlite_registry_store.cc.)
+#include "core/json_dump.h"
 #include "storage/sqlite_store.h"
 
 #include <algorithm>
@@ -32,7 +33,7 @@ bool IsUniqueViolation(const Status& status) {
 
 // Rows that hold lists of ids go to SQLite as a JSON array, read with json_each: one cached
 // statement serves any number of ids.
-std::string JsonArray(const std::vector<std::string>& values) { return nlohmann::json(values).dump(); }
+std::string JsonArray(const std::vector<std::string>& values) { return DumpJson(nlohmann::json(values)); }
 
 Result<Experiment> LoadExperiment(SqliteConnection& db, std::string_view where, const SqlValue& key) {
   LATHE_ASSIGN_OR_RETURN(auto* select,
@@ -399,12 +400,12 @@ Status SqliteStore::LogBatch(const WriteContext& context, const std::string& run
       if (!conflicts.empty()) {
         return Status::InvalidParameter(fmt::format(
             "Changing param values is not allowed. Params were already logged='{}' for run ID='{}'.",
-            conflicts.dump(), run_id));
+            DumpJson(conflicts), run_id));
       }
     }
     if (!batch.metrics.empty()) {
       LATHE_ASSIGN_OR_RETURN(auto* insert, db.Prepare(
-          "INSERT INTO metrics(run_uuid, key, value, timestamp, step, is_nan) VALUES (?,?,?,?,?,?)"));
+          "INSERT OR IGNORE INTO metrics(run_uuid, key, value, timestamp, step, is_nan) VALUES (?,?,?,?,?,?)"));
       // MLflow's "latest" point is the greatest (step, timestamp, value).
       LATHE_ASSIGN_OR_RETURN(auto* latest, db.Prepare(
           "INSERT INTO latest_metrics(run_uuid, key, value, timestamp, step, is_nan) VALUES (?,?,?,?,?,?) "
@@ -533,7 +534,7 @@ Result<std::vector<Metric>> SqliteStore::GetMetricHistory(const std::string& run
     LATHE_RETURN_IF_ERROR(LoadRunInfo(db, run_id).status());
     LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare(
         "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND key = ? "
-        "ORDER BY step, timestamp, rowid"));
+        "ORDER BY step, timestamp, value"));
     select->Bind({run_id, key});
     std::vector<Metric> metrics;
     for (;;) {
@@ -555,7 +556,7 @@ Result<std::vector<std::pair<std::string, Metric>>> SqliteStore::GetMetricHistor
         "SELECT DISTINCT step FROM metrics WHERE run_uuid = ? AND key = ? AND step BETWEEN ? AND ? ORDER BY step"));
     LATHE_ASSIGN_OR_RETURN(auto* points_query, db.Prepare(
         "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND key = ? "
-        "AND step IN (SELECT value FROM json_each(?)) ORDER BY step, timestamp, rowid"));
+        "AND step IN (SELECT value FROM json_each(?)) ORDER BY step, timestamp, value"));
     for (const auto& run_id : run_ids) {
       LATHE_RETURN_IF_ERROR(LoadRunInfo(db, run_id).status());
       steps_query->Bind({run_id, key, start_step.value_or(INT64_MIN), end_step.value_or(INT64_MAX)});
@@ -577,7 +578,7 @@ Result<std::vector<std::pair<std::string, Metric>>> SqliteStore::GetMetricHistor
         }
         chosen.assign(picked.begin(), picked.end());
       }
-      points_query->Bind({run_id, key, nlohmann::json(chosen).dump()});
+      points_query->Bind({run_id, key, DumpJson(nlohmann::json(chosen))});
       for (;;) {
         LATHE_ASSIGN_OR_RETURN(bool row, points_query->Step());
         if (!row) break;

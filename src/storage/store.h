@@ -93,6 +93,9 @@ struct ModelVersion {
   std::string run_link;
   std::string status = "READY";
   std::string status_message;
+  // Where the model's files are: the source itself, or for a copy registered from a
+  // `models:/name/version` source, that version's location at the time of the copy.
+  std::string storage_location;
   std::vector<Tag> tags;
   std::vector<std::string> aliases;
 };

@@ -27,7 +27,5 @@ nlohmann::json PageJson(const storage::Page<T>& page, const char* field, int64_t
   return body;
 }
 
-// Dumps with invalid UTF-8 replaced rather than thrown on.
-std::string Dump(const nlohmann::json& value);
 
 }  // namespace lathe::tracking

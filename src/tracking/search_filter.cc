@@ -1,5 +1,6 @@
 // A tokenizer and recursive-descent parser for MLflow's filter and order_by grammar, with a table
 // per searched object saying which entities, attributes and comparators it admits.
+#include "core/json_dump.h"
 #include "tracking/search_filter.h"
 
 #include <algorithm>
@@ -21,6 +22,7 @@ using storage::OrderClause;
 
 constexpr size_t kMaxFilterLength = 10000;
 constexpr size_t kMaxClauses = 100;
+constexpr size_t kMaxOrderByClauses = 10;
 
 // What one kind of search accepts.
 struct Grammar {
@@ -32,6 +34,7 @@ struct Grammar {
   std::set<std::string> orderable_attributes;
   std::map<std::string, std::string> attribute_aliases;  // e.g. created -> start_time
   std::set<Comparator> string_attribute_comparators;
+  bool orders_by_entities = false;  // whether order_by may name metrics, params and tags
 };
 
 const std::set<Comparator> kNumericComparators = {Comparator::kEq, Comparator::kNe, Comparator::kLt,
@@ -51,6 +54,7 @@ const Grammar& RunGrammar() {
       {{"created", "start_time"}, {"Created", "start_time"}, {"run name", "run_name"}, {"Run name", "run_name"},
        {"Run Name", "run_name"}},
       {Comparator::kEq, Comparator::kNe, Comparator::kLike, Comparator::kILike, Comparator::kIn, Comparator::kNotIn},
+      /*orders_by_entities=*/true,
   };
   return grammar;
 }
@@ -200,9 +204,10 @@ class Parser {
     if (clause.entity == Entity::kAttribute) {
       if (!grammar_.orderable_attributes.contains(clause.key)) {
         return Invalid(fmt::format("Invalid order_by key '{}' for {}. Valid attribute keys are {}", clause.key,
-                                   grammar_.object, nlohmann::json(grammar_.orderable_attributes).dump()));
+                                   grammar_.object, DumpJson(nlohmann::json(grammar_.orderable_attributes))));
       }
-    } else if (!grammar_.entities.contains(clause.entity) || clause.entity == Entity::kDataset) {
+    } else if (!grammar_.orders_by_entities || !grammar_.entities.contains(clause.entity) ||
+               clause.entity == Entity::kDataset) {
       return Invalid(fmt::format("Invalid order_by entity '{}' for {}", EntityName(clause.entity), grammar_.object));
     }
     return clause;
@@ -435,7 +440,7 @@ class Parser {
           std::set<std::string> valid = grammar_.string_attributes;
           valid.insert(grammar_.numeric_attributes.begin(), grammar_.numeric_attributes.end());
           return Invalid(fmt::format("Invalid attribute key '{}' specified. Valid keys are '{}'", clause.key,
-                                     nlohmann::json(valid).dump()));
+                                     DumpJson(nlohmann::json(valid))));
         }
         break;
       }
@@ -540,8 +545,17 @@ Result<SearchTerms> ReadSearchTerms(const RequestParams& params,
   LATHE_ASSIGN_OR_RETURN(auto filter, params.String("filter"));
   LATHE_ASSIGN_OR_RETURN(terms.filter, parse_filter(filter.value_or("")));
   LATHE_ASSIGN_OR_RETURN(auto order_by, params.StringList("order_by"));
+  // Each ordering key joins a table; a bound keeps the query far from SQLite's join limits.
+  if (order_by.size() > kMaxOrderByClauses) {
+    return Invalid(fmt::format("order_by may have at most {} clauses, got {}", kMaxOrderByClauses, order_by.size()));
+  }
   for (const auto& clause : order_by) {
     LATHE_ASSIGN_OR_RETURN(auto parsed, parse_order_by(clause));
+    for (const auto& seen : terms.order_by) {
+      if (seen.entity == parsed.entity && seen.key == parsed.key) {
+        return Invalid(fmt::format("`order_by` contains duplicate fields: {}", DumpJson(nlohmann::json(order_by))));
+      }
+    }
     terms.order_by.push_back(std::move(parsed));
   }
   LATHE_ASSIGN_OR_RETURN(auto token, params.String("page_token"));
@@ -560,7 +574,7 @@ Result<int64_t> DecodePageToken(std::string_view token) {
   if (parsed.is_discarded() || !parsed.is_object()) return Invalid("Invalid page token, decoded value=" + *decoded);
   auto offset = parsed.find("offset");
   if (offset == parsed.end() || !offset->is_number_integer() || offset->get<int64_t>() < 0) {
-    return Invalid("Invalid page token, parsed value=" + parsed.dump());
+    return Invalid("Invalid page token, parsed value=" + DumpJson(parsed));
   }
   return offset->get<int64_t>();
 }

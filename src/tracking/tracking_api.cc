@@ -1,4 +1,5 @@
 // MLflow tracking endpoints: request validation, then Store calls, then MLflow-shaped JSON.
+#include "core/json_dump.h"
 #include "tracking/tracking_api.h"
 
 #include <fmt/format.h>
@@ -21,7 +22,7 @@ constexpr std::string_view kRunNameTag = "mlflow.runName";
 constexpr std::string_view kUserTag = "mlflow.user";
 constexpr int64_t kMaxSearchResults = 50000;
 
-ApiResponse Ok(const json& body) { return ApiResponse::Json(Dump(body)); }
+ApiResponse Ok(const json& body) { return ApiResponse::Json(DumpJson(body)); }
 ApiResponse Empty() { return ApiResponse::Json("{}"); }
 
 storage::WriteContext Context(const ApiRequest& request, std::string action) {
@@ -36,7 +37,7 @@ Result<int64_t> ParseExperimentId(const RequestParams& params, std::string_view 
   }
   auto id = params.Int64(name);
   if (!id.ok() || !id.value() || *id.value() < 0) {
-    return Status::InvalidParameter(fmt::format("Invalid experiment ID: '{}'", raw->is_string() ? raw->get<std::string>() : raw->dump()));
+    return Status::InvalidParameter(fmt::format("Invalid experiment ID: '{}'", raw->is_string() ? raw->get<std::string>() : DumpJson(*raw)));
   }
   return *id.value();
 }
@@ -54,7 +55,7 @@ Result<storage::ViewType> ParseViewType(const RequestParams& params, std::string
   const json* raw = params.json().contains(field) ? &params.json().at(std::string(field)) : nullptr;
   if (raw == nullptr || raw->is_null()) return storage::ViewType::kActiveOnly;
   // protobuf JSON allows enum names or numbers (ACTIVE_ONLY=1, DELETED_ONLY=2, ALL=3).
-  std::string text = raw->is_string() ? raw->get<std::string>() : raw->dump();
+  std::string text = raw->is_string() ? raw->get<std::string>() : DumpJson(*raw);
   if (text == "ACTIVE_ONLY" || text == "1") return storage::ViewType::kActiveOnly;
   if (text == "DELETED_ONLY" || text == "2") return storage::ViewType::kDeletedOnly;
   if (text == "ALL" || text == "3") return storage::ViewType::kAll;
@@ -260,7 +261,7 @@ class TrackingApi {
       return Status::InvalidParameter(fmt::format(
           "Duplicate parameter keys have been submitted: {}. Please ensure the request contains only one param value "
           "per param key.",
-          json(duplicates).dump()));
+          DumpJson(json(duplicates))));
     }
     for (const auto& tag : batch.tags) {
       LATHE_RETURN_IF_ERROR(ValidateKeyName("tag", tag.key));
@@ -368,7 +369,7 @@ class TrackingApi {
       }
     }
     history.push_back(model);
-    std::string value = Dump(history);
+    std::string value = DumpJson(history);
     storage::LogBatch batch;
     batch.tags.push_back(Tag{"mlflow.log-model.history", value});
     LATHE_RETURN_IF_ERROR(store_.LogBatch(Context(request, "runs/log-model"), run_id, batch));

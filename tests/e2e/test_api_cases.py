@@ -2,7 +2,7 @@
 
 A step: {"name", "method", "path", "json" | "query" | "raw_body" | "raw_body_hex", "headers",
 "repeat" ({"field": [count, template]}: adds json[field] = count copies of template, ${i} = index),
-"expect_status" (default 200), "expect_json" (subset match), "expect_body" (exact), "expect_body_hex",
+"expect_status" (default 200; a list allows any of them), "expect_json" (subset match), "expect_body" (exact), "expect_body_hex",
 "expect_absent" (keys that must not be there), "expect_types" ({"a.b.0.c": "str|int|float|bool|list|dict"}),
 "expect_headers" ({"Name": "substring"}), "expect_error_code", "expect_message_contains", "save" ({"var": "a.b.0.c"})}.
 Strings may use ${var} for saved values. Inside expect_json a value may be a matcher object:
@@ -135,8 +135,10 @@ class ApiCasesTest(unittest.TestCase):
                     kwargs.setdefault("json", {})[field] = [substitute(template, {**variables, "i": i})
                                                             for i in range(count)]
                 response = session.request(step["method"], server.url + step["path"], **kwargs)
-                expected_status = step.get("expect_status", 200)
-                self.assertEqual(response.status_code, expected_status, f"{label}: {response.text[:500]}")
+                allowed = step.get("expect_status", 200)
+                allowed = allowed if isinstance(allowed, list) else [allowed]
+                self.assertIn(response.status_code, allowed, f"{label}: {response.text[:500]}")
+                expected_status = response.status_code
                 if expected_status >= 400 or "expect_error_code" in step:
                     self.assertTrue(response.headers.get("Content-Type", "").startswith("application/json"),
                                     f"{label}: an error must be JSON: {response.headers} {response.text[:200]}")

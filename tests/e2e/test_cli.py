@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -9,7 +10,7 @@ import unittest
 
 import requests
 
-from lathe_server import LATHE_BIN, LatheServer, lathe_cli
+from lathe_server import LATHE_BIN, LatheServer
 
 # The environment of every CLI and server process here: no stray LATHE_* settings from outside.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("LATHE_") or k == "LATHE_BIN"}
@@ -232,6 +233,15 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rows[0], ["VERSION", "STAGE", "ALIASES", "RUN", "SOURCE"])
         v1 = next(r for r in rows[1:] if r[0] == "1")
         self.assertEqual(v1, ["1", "None", "challenger", self.runs["cli-first"], f"runs:/{self.runs['cli-first']}/model"])
+
+        # Names with quotes and LIKE wildcards are just names.
+        odd = "it's 50%_off"
+        self.server.api("POST", "registered-models/create", {"name": odd})
+        self.server.api("POST", "model-versions/create", {"name": odd, "source": "runs:/x/odd"})
+        detail = self.cli_json("models", "get", odd)
+        self.assertEqual(detail["registered_model"]["name"], odd)
+        self.assertEqual([(v["name"], v["version"]) for v in detail["model_versions"]], [(odd, "1")])
+        self.assertEqual(self.cli("models", "set-alias", odd, "best", "1").strip(), f"{odd}@best -> version 1")
 
         self.assert_one_line_error(run_cli("models", "get", "no-such-model", *self.uri), "no-such-model")
         self.assert_one_line_error(run_cli("models", "set-alias", "cli-model", "x", "99", *self.uri))
@@ -527,6 +537,48 @@ class GcTest(unittest.TestCase):
         finally:
             server.stop()
             server.cleanup()
+
+    def test_gc_keeps_referenced_experiments_and_foreign_files(self):
+        outside = tempfile.mkdtemp(prefix="lathe-outside-")
+        server = LatheServer(env={}).start()
+        data_dir = server.data_dir
+        try:
+            # An experiment whose deleted run a model version still uses: neither goes.
+            _, body = server.api("POST", "experiments/create", {"name": "gc-referenced"})
+            exp = body["experiment_id"]
+            _, body = server.api("POST", "runs/create", {"experiment_id": exp})
+            used = body["run"]["info"]["run_id"]
+            server.api("POST", "registered-models/create", {"name": "uses-it"})
+            server.api("POST", "model-versions/create", {"name": "uses-it", "source": f"runs:/{used}/model", "run_id": used})
+            # An experiment whose artifacts live outside the server's store: gc must not touch them.
+            _, body = server.api("POST", "experiments/create", {"name": "gc-foreign", "artifact_location": outside})
+            foreign_exp = body["experiment_id"]
+            _, body = server.api("POST", "runs/create", {"experiment_id": foreign_exp})
+            foreign = body["run"]["info"]["run_id"]
+            self.assertTrue(body["run"]["info"]["artifact_uri"].startswith(outside), body)
+            keep = os.path.join(outside, foreign, "artifacts", "keep.txt")
+            os.makedirs(os.path.dirname(keep))
+            with open(keep, "w") as f:
+                f.write("not the server's to delete")
+            for experiment in (exp, foreign_exp):
+                self.assertEqual(server.api("POST", "experiments/delete", {"experiment_id": experiment})[0], 200)
+            self.assertEqual(server.stop(), 0)
+
+            report = json.loads(self.gc(data_dir, "--json"))
+            self.assertEqual(report["kept_runs"], [used])
+            self.assertNotIn(exp, [str(e) for e in report["purged_experiments"]])
+            self.assertTrue(os.path.exists(keep), "gc deleted a file outside the artifact store")
+            if foreign in report["purged_runs"]:
+                self.assertTrue(any(outside in error for error in report["artifact_errors"]), report)
+
+            server.start()
+            status, body = server.api("GET", "experiments/get", params={"experiment_id": exp})
+            self.assertEqual((status, body["experiment"]["lifecycle_stage"]), (200, "deleted"))
+            self.assertEqual(server.api("GET", "runs/get", params={"run_id": used})[0], 200)
+        finally:
+            server.stop()
+            server.cleanup()
+            shutil.rmtree(outside, ignore_errors=True)
 
     def test_gc_errors(self):
         with tempfile.TemporaryDirectory() as empty:

@@ -87,6 +87,11 @@ def valid_requests(ids):
         ("DELETE", art + "/fuzz/other.txt", None),
         ("GET", "/health", None),
         ("GET", "/version", None),
+        # Routes of MLflow's server that Lathe need not serve: any answer but a 5xx.
+        ("POST", "/api/2.0/mlflow-artifacts/mpu/create/0/x/y", {"path": "y", "num_parts": 2}),
+        ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/x/y", {"path": "y", "upload_id": "u", "parts": [{"part_number": 1}]}),
+        ("GET", "/get-artifact", {"run_id": run, "path": "fuzz/file.txt"}),
+        ("GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk", {"run_id": run, "metric_key": "m"}),
     ]
 
 
@@ -94,13 +99,22 @@ WEIRD_VALUES = [None, True, False, 0, -1, 1.5, 2**63, -2**63 - 1, 2**64, 10**400
                 "", " ", "NaN", "Infinity", "-0", "1e999", "0x10", "x" * 10000, "\u0000", "é😀\u202e", "\ud800",
                 "../../etc/passwd", "' OR 1=1 --", "%", "_", "*", "[", "\\", "\r\n", "%00", "%2e%2e/", "a" * 300,
                 [], [1, [2, [3]]], [None], {}, {"key": {"value": []}}, {"$ref": "#"}, "metrics.m < 1 and", "`", "\"", "'",
-                "ACTIVE_ONLY", "DELETED_ONLY", "None", "Archived", "mlflow-artifacts:/../../x", "runs:/../x", "file:///etc"]
+                "ACTIVE_ONLY", "DELETED_ONLY", "None", "Archived", "mlflow-artifacts:/../../x", "runs:/../x", "file:///etc",
+                [f"metrics.k{i} DESC" for i in range(40)], [f"params.p{i}" for i in range(250)],  # one join per key
+                " and ".join(f"metrics.k{i} > 0" for i in range(101))]
 
 PATH_SUFFIXES = ["", "/", "//", "/..", "/%2e%2e", "/%00", "/%ff%fe", "/%zz", "?", "?a=%", "#frag", "/" + "a" * 3000, "%20", ";x=1"]
 
 
 def mutate(rng, value, depth=0):
     choice = rng.random()
+    if isinstance(value, dict) and "order_by" in value and choice < 0.1:  # many sort keys: one SQL join each
+        value = dict(value)
+        count = rng.choice([3, 31, 40, 201])
+        entity = rng.choice(["metrics", "params", "tags", "attributes", "name", "version_number"])
+        value["order_by"] = [f"{entity}.k{i if rng.random() < 0.5 else 0} {rng.choice(['ASC', 'DESC', ''])}".strip()
+                             for i in range(count)]
+        return value
     if isinstance(value, dict) and value and choice < 0.5:
         value = dict(value)
         key = rng.choice(list(value))
@@ -245,6 +259,15 @@ class FuzzTest(unittest.TestCase):
             by_status = collections.Counter()
             by_route = collections.Counter()
 
+            def send(method, url, sent, **kwargs):
+                try:
+                    return session.request(method, url, timeout=30, **kwargs)
+                except requests.ConnectionError as error:
+                    if server.process.poll() is None:
+                        raise
+                    self.fail(f"the server died (exit {server.process.poll()}) on {method} {url[:200]} "
+                              f"{str(sent)[:400]}: {error}")
+
             def record(method, path, sent, response):
                 by_status[response.status_code // 100] += 1
                 by_route[(method, path.split("?")[0][:80])] += 1
@@ -267,12 +290,12 @@ class FuzzTest(unittest.TestCase):
                 if method in ("GET", "HEAD") and isinstance(mutated, dict):
                     if rng.random() < 0.3:
                         url = server.url + path + "?" + random_query(rng, mutated)
-                        response = session.request(method, url, headers=headers, timeout=30)
+                        response = send(method, url, mutated, headers=headers)
                     else:
                         params = {str(k).encode("utf-8", "surrogatepass"):
                                   (v if isinstance(v, str) else to_json(v)).encode("utf-8", "surrogatepass")
                                   for k, v in mutated.items()}
-                        response = session.request(method, server.url + path, params=params, headers=headers, timeout=30)
+                        response = send(method, server.url + path, mutated, params=params, headers=headers)
                 else:
                     data = body_bytes(rng, mutated)
                     if path.startswith("/api/2.0/mlflow-artifacts/artifacts/") and rng.random() < 0.5:
@@ -281,7 +304,7 @@ class FuzzTest(unittest.TestCase):
                                                                           "multipart/form-data; boundary=x"])
                     if content_type:
                         headers["Content-Type"] = content_type
-                    response = session.request(method, server.url + path, data=data, timeout=30, headers=headers)
+                    response = send(method, server.url + path, mutated, data=data, headers=headers)
                 record(method, path, mutated, response)
             if os.environ.get("FUZZ_VERBOSE"):
                 print("\nstatus classes:", dict(by_status), "routes:", len(by_route))
