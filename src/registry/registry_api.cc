@@ -191,11 +191,8 @@ class RegistryApi {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     storage::RegisteredModelSearch search;
     LATHE_ASSIGN_OR_RETURN(search.max_results, MaxResults(params, 100, 1000));
-    LATHE_ASSIGN_OR_RETURN(auto terms, tracking::ReadSearchTerms(params, tracking::ParseRegisteredModelFilter,
-                                                                 tracking::ParseRegisteredModelOrderBy));
-    search.filter = std::move(terms.filter);
-    search.order_by = std::move(terms.order_by);
-    search.offset = terms.offset;
+    LATHE_RETURN_IF_ERROR(tracking::ReadSearchTerms(params, tracking::ParseRegisteredModelFilter,
+                                                                 tracking::ParseRegisteredModelOrderBy, search));
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchRegisteredModels(search));
     return Ok(tracking::PageJson(page, "registered_models", search.offset, ModelJson));
   }
@@ -303,11 +300,8 @@ class RegistryApi {
     LATHE_ASSIGN_OR_RETURN(auto params, RequestParams::FromRequest(request));
     storage::ModelVersionSearch search;
     LATHE_ASSIGN_OR_RETURN(search.max_results, MaxResults(params, 10000, 200000));
-    LATHE_ASSIGN_OR_RETURN(auto terms, tracking::ReadSearchTerms(params, tracking::ParseModelVersionFilter,
-                                                                 tracking::ParseModelVersionOrderBy));
-    search.filter = std::move(terms.filter);
-    search.order_by = std::move(terms.order_by);
-    search.offset = terms.offset;
+    LATHE_RETURN_IF_ERROR(tracking::ReadSearchTerms(params, tracking::ParseModelVersionFilter,
+                                                                 tracking::ParseModelVersionOrderBy, search));
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchModelVersions(search));
     return Ok(tracking::PageJson(page, "model_versions", search.offset, VersionJson));
   }

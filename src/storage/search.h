@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -34,35 +35,42 @@ struct OrderClause {
 
 enum class ViewType { kActiveOnly, kDeletedOnly, kAll };
 
-struct RunSearch {
-  std::vector<int64_t> experiment_ids;
+// What every search has: the parsed filter and order, and which page.
+struct SearchTerms {
   std::vector<FilterClause> filter;
   std::vector<OrderClause> order_by;
-  ViewType view = ViewType::kActiveOnly;
   int64_t max_results = 1000;
   int64_t offset = 0;  // decoded from the page token
 };
 
-struct ExperimentSearch {
-  std::vector<FilterClause> filter;
-  std::vector<OrderClause> order_by;
+struct RunSearch : SearchTerms {
+  std::vector<int64_t> experiment_ids;
   ViewType view = ViewType::kActiveOnly;
-  int64_t max_results = 1000;
-  int64_t offset = 0;
 };
 
-struct RegisteredModelSearch {
-  std::vector<FilterClause> filter;
-  std::vector<OrderClause> order_by;
-  int64_t max_results = 100;
-  int64_t offset = 0;
+struct ExperimentSearch : SearchTerms {
+  ViewType view = ViewType::kActiveOnly;
 };
 
-struct ModelVersionSearch {
-  std::vector<FilterClause> filter;
-  std::vector<OrderClause> order_by;
-  int64_t max_results = 10000;
-  int64_t offset = 0;
-};
+struct RegisteredModelSearch : SearchTerms {};
+
+struct ModelVersionSearch : SearchTerms {};
+
+// How a comparator is written in a filter, and in SQL for the ones SQL shares.
+inline std::string_view ComparatorSymbol(Comparator comparator) {
+  switch (comparator) {
+    case Comparator::kEq: return "=";
+    case Comparator::kNe: return "!=";
+    case Comparator::kLt: return "<";
+    case Comparator::kLe: return "<=";
+    case Comparator::kGt: return ">";
+    case Comparator::kGe: return ">=";
+    case Comparator::kLike: return "LIKE";
+    case Comparator::kILike: return "ILIKE";
+    case Comparator::kIn: return "IN";
+    case Comparator::kNotIn: return "NOT IN";
+  }
+  return "?";
+}
 
 }  // namespace lathe::storage

@@ -2,23 +2,13 @@
 #include "core/json_dump.h"
 #include "storage/sqlite_search.h"
 
+#include <set>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace lathe::storage {
 namespace {
-
-std::string_view SqlOperator(Comparator comparator) {
-  switch (comparator) {
-    case Comparator::kEq: return "=";
-    case Comparator::kNe: return "!=";
-    case Comparator::kLt: return "<";
-    case Comparator::kLe: return "<=";
-    case Comparator::kGt: return ">";
-    case Comparator::kGe: return ">=";
-    default: return "=";
-  }
-}
 
 // Appends `column <op> ?` for a text comparison, binding the value.
 void TextComparison(const std::string& column, const FilterClause& clause, SqlQuery& query, std::string& out) {
@@ -37,13 +27,13 @@ void TextComparison(const std::string& column, const FilterClause& clause, SqlQu
       query.bindings.emplace_back(DumpJson(nlohmann::json(std::get<std::vector<std::string>>(clause.value))));
       return;
     default:
-      out += column + " " + std::string(SqlOperator(clause.comparator)) + " ?";
+      out += column + " " + std::string(ComparatorSymbol(clause.comparator)) + " ?";
       query.bindings.emplace_back(std::get<std::string>(clause.value));
   }
 }
 
 void NumericComparison(const std::string& column, const FilterClause& clause, SqlQuery& query, std::string& out) {
-  out += column + " " + std::string(SqlOperator(clause.comparator)) + " ?";
+  out += column + " " + std::string(ComparatorSymbol(clause.comparator)) + " ?";
   query.bindings.emplace_back(std::get<double>(clause.value));
 }
 
@@ -132,6 +122,28 @@ const FilterClause* DrivingClause(const std::vector<FilterClause>& filter) {
     if (clause.entity == Entity::kMetric && clause.comparator != Comparator::kNe) return &clause;
   }
   return nullptr;
+}
+
+// Appends ORDER BY for the given clauses over `columns`, then each tie-breaker whose column the
+// clauses did not already order by.
+Status AppendOrderBy(const std::vector<OrderClause>& order_by, const std::map<std::string, std::string>& columns,
+                     const std::vector<std::pair<std::string, std::string>>& tie_breakers, SqlQuery& query) {
+  std::string order;
+  std::set<std::string> ordered;
+  for (const auto& clause : order_by) {
+    auto column = columns.find(clause.key);
+    if (column == columns.end()) return Status::InvalidParameter("Invalid order_by key '" + clause.key + "'");
+    if (!order.empty()) order += ", ";
+    order += column->second + (clause.ascending ? " ASC" : " DESC");
+    ordered.insert(clause.key);
+  }
+  for (const auto& [key, term] : tie_breakers) {
+    if (ordered.contains(key)) continue;
+    if (!order.empty()) order += ", ";
+    order += term;
+  }
+  query.sql += " ORDER BY " + order;
+  return Status::Ok();
 }
 
 }  // namespace
@@ -272,17 +284,7 @@ Result<SqlQuery> BuildRegisteredModelSearchSql(const RegisteredModelSearch& sear
       {"name", "registered_models.name"},
       {"creation_timestamp", "registered_models.creation_time"},
       {"last_updated_timestamp", "registered_models.last_updated_time"}};
-  std::string order;
-  bool has_name = false;
-  for (const auto& clause : search.order_by) {
-    auto column = kColumns.find(clause.key);
-    if (column == kColumns.end()) return Status::InvalidParameter("Invalid order_by key '" + clause.key + "'");
-    if (!order.empty()) order += ", ";
-    order += column->second + (clause.ascending ? " ASC" : " DESC");
-    has_name = has_name || clause.key == "name";
-  }
-  if (!has_name) order += std::string(order.empty() ? "" : ", ") + "registered_models.name ASC";
-  query.sql += " ORDER BY " + order;
+  LATHE_RETURN_IF_ERROR(AppendOrderBy(search.order_by, kColumns, {{"name", "registered_models.name ASC"}}, query));
   AppendPaging(search.max_results, search.offset, query);
   return query;
 }
@@ -315,19 +317,9 @@ Result<SqlQuery> BuildModelVersionSearchSql(const ModelVersionSearch& search) {
       TextComparison(column->second, clause, query, query.sql);
     }
   }
-  std::string order;
-  bool has_name = false, has_version = false;
-  for (const auto& clause : search.order_by) {
-    auto column = kColumns.find(clause.key);
-    if (column == kColumns.end()) return Status::InvalidParameter("Invalid order_by key '" + clause.key + "'");
-    if (!order.empty()) order += ", ";
-    order += column->second + (clause.ascending ? " ASC" : " DESC");
-    has_name = has_name || clause.key == "name";
-    has_version = has_version || clause.key == "version_number";
-  }
-  if (!has_name) order += std::string(order.empty() ? "" : ", ") + "model_versions.name ASC";
-  if (!has_version) order += ", model_versions.version DESC";
-  query.sql += " ORDER BY " + order;
+  LATHE_RETURN_IF_ERROR(AppendOrderBy(
+      search.order_by, kColumns,
+      {{"name", "model_versions.name ASC"}, {"version_number", "model_versions.version DESC"}}, query));
   AppendPaging(search.max_results, search.offset, query);
   return query;
 }

@@ -1,8 +1,5 @@
-// SqliteStore's machinery: opening and migrating the database, the group-commit writer thread,
-// the reader pool and the audit log.
-#include <sqlite3.h>
-
-#include <fmt/format.h>
+// SqliteStore's machinery: opening and migrating the database, group commit, the reader pool and
+// the audit log.
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"

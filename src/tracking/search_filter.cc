@@ -107,27 +107,11 @@ std::string Lower(std::string_view text) {
   return out;
 }
 
-std::string_view ComparatorName(Comparator comparator) {
-  switch (comparator) {
-    case Comparator::kEq: return "=";
-    case Comparator::kNe: return "!=";
-    case Comparator::kLt: return "<";
-    case Comparator::kLe: return "<=";
-    case Comparator::kGt: return ">";
-    case Comparator::kGe: return ">=";
-    case Comparator::kLike: return "LIKE";
-    case Comparator::kILike: return "ILIKE";
-    case Comparator::kIn: return "IN";
-    case Comparator::kNotIn: return "NOT IN";
-  }
-  return "?";
-}
-
 std::string ComparatorList(const std::set<Comparator>& comparators) {
   std::string out;
   for (Comparator comparator : comparators) {
     if (!out.empty()) out += ", ";
-    out += ComparatorName(comparator);
+    out += storage::ComparatorSymbol(comparator);
   }
   return "{" + out + "}";
 }
@@ -388,7 +372,7 @@ class Parser {
     bool is_list = clause.comparator == Comparator::kIn || clause.comparator == Comparator::kNotIn;
     auto check = [&](const std::set<Comparator>& allowed, std::string_view what) -> Status {
       if (!allowed.contains(clause.comparator)) {
-        return Invalid(fmt::format("Invalid comparator '{}' not one of '{}' for {}", ComparatorName(clause.comparator),
+        return Invalid(fmt::format("Invalid comparator '{}' not one of '{}' for {}", storage::ComparatorSymbol(clause.comparator),
                                    ComparatorList(allowed), what));
       }
       return Status::Ok();
@@ -538,10 +522,8 @@ Result<OrderClause> ParseModelVersionOrderBy(std::string_view order_by) {
   return ParseOrder(order_by, ModelVersionGrammar());
 }
 
-Result<SearchTerms> ReadSearchTerms(const RequestParams& params,
-                                    Result<std::vector<FilterClause>> (*parse_filter)(std::string_view),
-                                    Result<OrderClause> (*parse_order_by)(std::string_view)) {
-  SearchTerms terms;
+Status ReadSearchTerms(const RequestParams& params, Result<std::vector<FilterClause>> (*parse_filter)(std::string_view),
+                       Result<OrderClause> (*parse_order_by)(std::string_view), storage::SearchTerms& terms) {
   LATHE_ASSIGN_OR_RETURN(auto filter, params.String("filter"));
   LATHE_ASSIGN_OR_RETURN(terms.filter, parse_filter(filter.value_or("")));
   LATHE_ASSIGN_OR_RETURN(auto order_by, params.StringList("order_by"));
@@ -560,7 +542,7 @@ Result<SearchTerms> ReadSearchTerms(const RequestParams& params,
   }
   LATHE_ASSIGN_OR_RETURN(auto token, params.String("page_token"));
   LATHE_ASSIGN_OR_RETURN(terms.offset, DecodePageToken(token.value_or("")));
-  return terms;
+  return Status::Ok();
 }
 
 std::string EncodePageToken(int64_t offset) { return Base64Encode(nlohmann::json{{"offset", offset}}.dump()); }

@@ -25,16 +25,11 @@ Result<storage::OrderClause> ParseRegisteredModelOrderBy(std::string_view order_
 Result<std::vector<storage::FilterClause>> ParseModelVersionFilter(std::string_view filter);
 Result<storage::OrderClause> ParseModelVersionOrderBy(std::string_view order_by);
 
-// The `filter`, `order_by` and `page_token` fields of a search request, parsed with one
-// object's grammar (e.g. ParseRunFilter and ParseRunOrderBy).
-struct SearchTerms {
-  std::vector<storage::FilterClause> filter;
-  std::vector<storage::OrderClause> order_by;
-  int64_t offset = 0;
-};
-Result<SearchTerms> ReadSearchTerms(const RequestParams& params,
-                                    Result<std::vector<storage::FilterClause>> (*parse_filter)(std::string_view),
-                                    Result<storage::OrderClause> (*parse_order_by)(std::string_view));
+// Fills `terms` from the `filter`, `order_by` and `page_token` fields of a search request,
+// parsed with one object's grammar (e.g. ParseRunFilter and ParseRunOrderBy).
+Status ReadSearchTerms(const RequestParams& params,
+                       Result<std::vector<storage::FilterClause>> (*parse_filter)(std::string_view),
+                       Result<storage::OrderClause> (*parse_order_by)(std::string_view), storage::SearchTerms& terms);
 
 // MLflow's page tokens: base64 of `{"offset": N}`. An empty token is offset 0.
 std::string EncodePageToken(int64_t offset);

@@ -110,10 +110,7 @@ class TrackingApi {
     storage::ExperimentSearch search;
     LATHE_ASSIGN_OR_RETURN(search.max_results, ParseMaxResults(params, 1000, kMaxSearchResults));
     LATHE_ASSIGN_OR_RETURN(search.view, ParseViewType(params, "view_type"));
-    LATHE_ASSIGN_OR_RETURN(auto terms, ReadSearchTerms(params, ParseExperimentFilter, ParseExperimentOrderBy));
-    search.filter = std::move(terms.filter);
-    search.order_by = std::move(terms.order_by);
-    search.offset = terms.offset;
+    LATHE_RETURN_IF_ERROR(ReadSearchTerms(params, ParseExperimentFilter, ParseExperimentOrderBy, search));
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchExperiments(search));
     return Ok(PageJson(page, "experiments", search.offset, ExperimentJson));
   }
@@ -425,10 +422,7 @@ class TrackingApi {
     }
     LATHE_ASSIGN_OR_RETURN(search.max_results, ParseMaxResults(params, 1000, kMaxSearchResults));
     LATHE_ASSIGN_OR_RETURN(search.view, ParseViewType(params, "run_view_type"));
-    LATHE_ASSIGN_OR_RETURN(auto terms, ReadSearchTerms(params, ParseRunFilter, ParseRunOrderBy));
-    search.filter = std::move(terms.filter);
-    search.order_by = std::move(terms.order_by);
-    search.offset = terms.offset;
+    LATHE_RETURN_IF_ERROR(ReadSearchTerms(params, ParseRunFilter, ParseRunOrderBy, search));
     LATHE_ASSIGN_OR_RETURN(auto page, store_.SearchRuns(search));
     return Ok(PageJson(page, "runs", search.offset, RunJson));
   }
