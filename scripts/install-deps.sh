@@ -13,7 +13,8 @@ apt_packages=(
   libboost-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libsimdjson-dev libyaml-cpp-dev libxgboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-requests
+  python3 python3-requests python3-numpy python3-xgboost python3-sklearn
+  python3-fastapi python3-uvicorn gunicorn python3-uvloop python3-httptools
   wrk hyperfine procps curl
 )
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "core/version.h"
@@ -18,6 +19,7 @@ int Main(int argc, char** argv) {
   AddServerCommand(app, action);
   AddGcCommand(app, action);
   AddClientCommands(app, action);
+  AddServingCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -25,6 +27,7 @@ int Main(int argc, char** argv) {
   }
   if (!action) return 0;
   Status status = action();
+  spdlog::shutdown();  // flushes buffered log lines before the process says anything else
   if (!status.ok()) {
     std::fprintf(stderr, "lathe: %s\n", status.message().c_str());
     return 1;

@@ -21,19 +21,9 @@ struct ClientSettings {
   bool json = false;
 };
 
-// Calls the API; an error answer becomes a Status carrying the server's message.
 Result<json> Call(const ClientSettings& settings, const std::string& method, const std::string& target,
                   const json& body = nullptr) {
-  LATHE_ASSIGN_OR_RETURN(auto response,
-                         http::SendRequest(settings.tracking_uri, method, target, body.is_null() ? "" : body.dump()));
-  json parsed = json::parse(response.body, nullptr, false);
-  if (response.status >= 400) {
-    std::string message = parsed.is_object() && parsed.contains("message") ? parsed["message"].get<std::string>()
-                                                                           : response.body.substr(0, 200);
-    return Status::InvalidParameter(fmt::format("server answered {}: {}", response.status, message));
-  }
-  if (parsed.is_discarded()) return Status::Internal("the server's answer is not JSON");
-  return parsed;
+  return CallServer(settings.tracking_uri, method, target, body);
 }
 
 std::string Text(const json& value) {
@@ -52,7 +42,33 @@ std::string FormatTime(const json& millis) {
   return buffer;
 }
 
-// Prints rows under headers with each column as wide as its widest cell.
+}  // namespace
+
+Result<json> CallServer(const std::string& tracking_uri, const std::string& method, const std::string& target,
+                        const json& body) {
+  LATHE_ASSIGN_OR_RETURN(auto response,
+                         http::SendRequest(tracking_uri, method, target, body.is_null() ? "" : body.dump()));
+  json parsed = json::parse(response.body, nullptr, false);
+  if (response.status >= 400) {
+    std::string message;
+    if (parsed.is_object() && parsed.contains("message")) {
+      message = parsed["message"].get<std::string>();
+    } else if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_string()) {
+      message = parsed["error"].get<std::string>();
+    } else {
+      message = response.body.substr(0, 200);
+    }
+    return Status::InvalidParameter(fmt::format("server answered {}: {}", response.status, message));
+  }
+  if (parsed.is_discarded()) return Status::Internal("the server's answer is not JSON");
+  return parsed;
+}
+
+std::string DefaultTrackingUri() {
+  const char* uri = std::getenv("LATHE_TRACKING_URI");
+  return uri != nullptr && *uri != '\0' ? std::string(uri) : std::string("http://127.0.0.1:5000");
+}
+
 void PrintTable(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& header : headers) widths.push_back(header.size());
@@ -70,6 +86,8 @@ void PrintTable(const std::vector<std::string>& headers, const std::vector<std::
   print_row(headers);
   for (const auto& row : rows) print_row(row);
 }
+
+namespace {
 
 void PrintJson(const json& value) { std::printf("%s\n", value.dump(2).c_str()); }
 
@@ -92,9 +110,7 @@ void AddClientCommands(CLI::App& app, Action& action) {
   // The environment sets the default here rather than through CLI11's envname: CLI11 applies an
   // option's variable to every command that declares it, and these commands share one setting,
   // so a sibling command's environment value would overwrite the flag.
-  if (const char* uri = std::getenv("LATHE_TRACKING_URI"); uri != nullptr && *uri != '\0') {
-    settings->tracking_uri = uri;
-  }
+  settings->tracking_uri = DefaultTrackingUri();
   auto add_common = [settings](CLI::App* command) {
     command->add_option("--tracking-uri", settings->tracking_uri, "The Lathe server (env LATHE_TRACKING_URI)")
         ->capture_default_str();
@@ -239,7 +255,7 @@ void AddClientCommands(CLI::App& app, Action& action) {
   }
 
   // models
-  auto* models = app.add_subcommand("models", "List and inspect registered models, move aliases.");
+  auto* models = app.add_subcommand("models", "Registered models and aliases; serve, package, log and deploy model packages.");
   models->require_subcommand(1);
   {
     auto* list = models->add_subcommand("list", "List registered models.");

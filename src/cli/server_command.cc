@@ -14,6 +14,9 @@
 #include "core/version.h"
 #include "http/server.h"
 #include "registry/registry_api.h"
+#include "serving/deployment_manager.h"
+#include "serving/model_source.h"
+#include "serving/serving_api.h"
 #include "storage/store.h"
 #include "tracking/tracking_api.h"
 
@@ -27,6 +30,8 @@ struct DataDirLayout {
   // Staged uploads live on the artifacts' filesystem, so finishing one is a rename, but outside
   // the artifact root, so no artifact path can reach a half-written upload.
   std::filesystem::path uploads() const { return root / "uploads"; }
+  std::filesystem::path deployments() const { return root / "deployments.json"; }
+  std::filesystem::path shadow_log() const { return root / "shadow-predictions.jsonl"; }
 };
 
 Result<std::unique_ptr<storage::Store>> OpenStore(const DataDirLayout& layout, storage::Durability durability) {
@@ -50,6 +55,8 @@ struct ServerSettings {
   std::string log_level = "info";
   uint64_t max_body_bytes = 16 * 1024 * 1024;
   uint64_t max_upload_bytes = 4ull * 1024 * 1024 * 1024;
+  double model_memory_mb = 0;
+  int alias_poll_ms = 1000;
   std::string config;
 };
 
@@ -68,6 +75,17 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
   append(tracking::TrackingRoutes(*store, artifact_store));
   append(registry::RegistryRoutes(*store));
   append(artifacts::ArtifactRoutes(artifact_store));
+  auto model_source = serving::MakeStoreModelSource(*store, artifact_store);
+  serving::MetricsRegistry metrics;
+  serving::ManagerOptions manager_options;
+  manager_options.memory_budget_bytes = static_cast<uint64_t>(settings.model_memory_mb * 1024 * 1024);
+  manager_options.alias_poll_ms = settings.alias_poll_ms;
+  manager_options.state_file = layout.deployments();
+  manager_options.shadow_log = layout.shadow_log();
+  serving::DeploymentManager deployments(*model_source, metrics, manager_options);
+  LATHE_RETURN_IF_ERROR(deployments.Start());
+  append(serving::InferenceRoutes(deployments, metrics, {}));
+  append(serving::DeploymentRoutes(deployments));
   routes.push_back({"GET", "/health", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text("OK"); }});
   routes.push_back({"GET", "/version", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text(kVersion); }});
 
@@ -87,6 +105,7 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
     spdlog::info("listening host={} port={} data_dir={} durability={}", settings.host, server->port(),
                  settings.data_dir, settings.durability);
   });
+  deployments.Stop();
   return Status::Ok();
 }
 
@@ -173,6 +192,16 @@ void AddServerCommand(CLI::App& app, Action& action) {
       ->capture_default_str();
   command->add_option("--max-upload-bytes", settings->max_upload_bytes, "Largest artifact upload")
       ->envname("LATHE_MAX_UPLOAD_BYTES")
+      ->capture_default_str();
+  command->add_option("--model-memory-mb", settings->model_memory_mb,
+                      "Memory budget for loaded models; the least recently used are unloaded beyond it (0: none)")
+      ->envname("LATHE_MODEL_MEMORY_MB")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--alias-poll-ms", settings->alias_poll_ms,
+                      "How often deployments of models:/name@alias check whether the alias moved")
+      ->envname("LATHE_ALIAS_POLL_MS")
+      ->check(CLI::Range(50, 3600000))
       ->capture_default_str();
   command->add_option("--config", settings->config, "YAML file of these settings (default ./lathe.yaml if present)");
   command->callback([&action, command, settings] { action = [command, settings] { return RunServer(*command, *settings); }; });

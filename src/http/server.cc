@@ -374,6 +374,8 @@ void Session::Handle(const Route* route, std::string suffix, bhttp::request_head
 
 void Session::SendError(const Status& status, ErrorStyle style, bool close) {
   ApiResponse response = ApiResponse::Json(ErrorBody(status, style), HttpStatusFor(status.code()));
+  // Overload and shutdown are temporary: tell well-behaved clients when to come back.
+  if (status.code() == ErrorCode::kUnavailable) response.headers.emplace_back("Retry-After", "1");
   if (status.code() == ErrorCode::kInternalError) {
     spdlog::error("request_id={} internal error: {}", request_id_, status.message());
   }

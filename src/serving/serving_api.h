@@ -1,0 +1,27 @@
+// The serving endpoints: Open Inference Protocol v2, MLflow's scoring protocol, Prometheus
+// metrics, and the deployment admin API. Adapts ApiRequest to the DeploymentManager.
+#pragma once
+
+#include <vector>
+
+#include "core/api.h"
+#include "serving/codec.h"
+#include "serving/deployment_manager.h"
+#include "serving/metrics.h"
+
+namespace lathe::serving {
+
+struct ServingApiOptions {
+  DecodeLimits limits;
+  // `lathe models serve` serves /health itself; inside `lathe server` the server already does.
+  bool serve_health = false;
+};
+
+// /v2/..., /invocations, /models/<name>/invocations, /ping, /metrics.
+std::vector<Route> InferenceRoutes(DeploymentManager& manager, MetricsRegistry& metrics,
+                                   const ServingApiOptions& options);
+
+// /api/lathe/deployments: list, create, describe, replace and delete deployments.
+std::vector<Route> DeploymentRoutes(DeploymentManager& manager);
+
+}  // namespace lathe::serving
