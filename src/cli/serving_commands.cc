@@ -1,5 +1,6 @@
 // `lathe models serve|predict`, `lathe deploy|undeploy|deployments`: serving models from the CLI.
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +13,8 @@
 #include "core/logging.h"
 #include "http/server.h"
 #include "http/url.h"
+#include "http/client.h"
+#include "models/mlmodel.h"
 #include "models/model.h"
 #include "models/signature.h"
 #include "serving/codec.h"
@@ -195,6 +198,89 @@ Status RunDeploy(const DeploySettings& settings) {
   return Status::Ok();
 }
 
+struct LogSettings {
+  std::string directory;
+  std::string name;
+  std::string experiment = "Default";
+  std::string run_id;
+  std::string artifact_path = "model";
+  std::string alias;
+  std::string tracking_uri = DefaultTrackingUri();
+};
+
+// Uploads a package as a run's artifacts and registers it: what mlflow.<flavor>.log_model(...,
+// registered_model_name=...) does, for packages built outside Python.
+Status RunLog(const LogSettings& settings) {
+  const std::filesystem::path root(settings.directory);
+  LATHE_ASSIGN_OR_RETURN(auto manifest, models::ReadMlModel(root));
+  static const std::string kApi = "/api/2.0/mlflow/";
+  std::string run_id = settings.run_id;
+  if (run_id.empty()) {
+    std::string experiment_id;
+    auto found = CallServer(settings.tracking_uri, "GET",
+                            kApi + "experiments/get-by-name?experiment_name=" +
+                                http::EncodePercent(settings.experiment, false));
+    if (found.ok()) {
+      experiment_id = (*found)["experiment"].value("experiment_id", "");
+    } else {
+      LATHE_ASSIGN_OR_RETURN(auto created, CallServer(settings.tracking_uri, "POST", kApi + "experiments/create",
+                                                      json{{"name", settings.experiment}}));
+      experiment_id = created.value("experiment_id", "");
+    }
+    LATHE_ASSIGN_OR_RETURN(auto run, CallServer(settings.tracking_uri, "POST", kApi + "runs/create",
+                                                json{{"experiment_id", experiment_id},
+                                                     {"run_name", "log-" + settings.name},
+                                                     {"start_time", static_cast<int64_t>(std::time(nullptr)) * 1000}}));
+    run_id = run["run"]["info"].value("run_id", "");
+  }
+  LATHE_ASSIGN_OR_RETURN(auto run, CallServer(settings.tracking_uri, "GET", kApi + "runs/get?run_id=" + run_id));
+  std::string artifact_uri = run["run"]["info"].value("artifact_uri", "");
+  constexpr std::string_view kScheme = "mlflow-artifacts:";
+  if (!artifact_uri.starts_with(kScheme)) {
+    return Status::InvalidParameter(fmt::format("run {} stores artifacts at '{}', which the server does not proxy",
+                                                run_id, artifact_uri));
+  }
+  std::string prefix = artifact_uri.substr(kScheme.size());
+  while (prefix.starts_with('/')) prefix.erase(0, 1);
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string relative = std::filesystem::relative(entry.path(), root).generic_string();
+    LATHE_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(entry.path().string()));
+    const std::string target = "/api/2.0/mlflow-artifacts/artifacts/" +
+                               http::EncodePercent(prefix + "/" + settings.artifact_path + "/" + relative, true);
+    LATHE_ASSIGN_OR_RETURN(auto response, http::SendRequest(settings.tracking_uri, "PUT", target, bytes,
+                                                             "application/octet-stream"));
+    if (response.status != 200) {
+      return Status::InvalidParameter(fmt::format("uploading {} failed: the server answered {}: {}", relative,
+                                                  response.status, response.body.substr(0, 200)));
+    }
+    ++files;
+  }
+  json model_json = {{"artifact_path", settings.artifact_path},
+                     {"run_id", run_id},
+                     {"model_uuid", manifest.model_uuid},
+                     {"utc_time_created", manifest.utc_time_created},
+                     {"flavors", manifest.flavors}};
+  LATHE_RETURN_IF_ERROR(CallServer(settings.tracking_uri, "POST", kApi + "runs/log-model",
+                                   json{{"run_id", run_id}, {"model_json", model_json.dump()}})
+                            .status());
+  auto created = CallServer(settings.tracking_uri, "POST", kApi + "registered-models/create", json{{"name", settings.name}});
+  if (!created.ok() && created.status().message().find("already exists") == std::string::npos) return created.status();
+  const std::string source = fmt::format("runs:/{}/{}", run_id, settings.artifact_path);
+  LATHE_ASSIGN_OR_RETURN(auto version, CallServer(settings.tracking_uri, "POST", kApi + "model-versions/create",
+                                                  json{{"name", settings.name}, {"source", source}, {"run_id", run_id}}));
+  const std::string number = version["model_version"].value("version", "");
+  if (!settings.alias.empty()) {
+    LATHE_RETURN_IF_ERROR(CallServer(settings.tracking_uri, "POST", kApi + "registered-models/alias",
+                                     json{{"name", settings.name}, {"alias", settings.alias}, {"version", number}})
+                              .status());
+  }
+  std::printf("logged %zu file(s) to %s and registered %s version %s%s\n", files, source.c_str(), settings.name.c_str(),
+              number.c_str(), settings.alias.empty() ? "" : fmt::format(" (@{})", settings.alias).c_str());
+  return Status::Ok();
+}
+
 }  // namespace
 
 void AddServingCommands(CLI::App& app, Action& action) {
@@ -234,6 +320,22 @@ void AddServingCommands(CLI::App& app, Action& action) {
     predict->add_option("--output,-o", settings->output, "Where to write {\"predictions\": [...]} (default stdout)");
     predict->add_option("--content-type", settings->content_type, "text/csv or application/json (default: by extension)");
     predict->callback([&action, settings] { action = [settings] { return RunPredict(*settings); }; });
+  }
+  {
+    auto settings = std::make_shared<LogSettings>();
+    auto* log = models->add_subcommand(
+        "log", "Upload a model package as a run's artifacts and register it as a new version.");
+    log->add_option("directory", settings->directory, "The package directory (with its MLmodel file)")->required();
+    log->add_option("--name", settings->name, "Registered model name")->required();
+    log->add_option("--run-id", settings->run_id, "Log into this run (default: a new run)");
+    log->add_option("--experiment", settings->experiment, "Experiment of the new run (created when missing)")
+        ->capture_default_str();
+    log->add_option("--artifact-path", settings->artifact_path, "Path of the package in the run's artifacts")
+        ->capture_default_str();
+    log->add_option("--alias", settings->alias, "Point this alias at the new version (e.g. champion)");
+    log->add_option("--tracking-uri", settings->tracking_uri, "The Lathe server (env LATHE_TRACKING_URI)")
+        ->capture_default_str();
+    log->callback([&action, settings] { action = [settings] { return RunLog(*settings); }; });
   }
   {
     auto settings = std::make_shared<DeploySettings>();

@@ -54,7 +54,7 @@ std::optional<Version> ParseVersion(std::string_view text) {
 std::string LastError() { return XGBGetLastError(); }
 
 constexpr const char* kInplacePredictConfig =
-    R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false, "missing": NaN})";
+    R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false, "missing": NaN, "cache_id": 0})";
 
 // numpy's __array_interface__ for a row-major float32 matrix, as XGBoost's in-place predict takes.
 std::string DenseArrayInterface(const float* data, size_t rows, size_t columns) {

@@ -357,6 +357,21 @@ class RegistryDeploymentTest(unittest.TestCase):
         self.assertEqual(requests.delete(f"{self.server.url}/api/lathe/deployments/other", timeout=10).status_code, 200)
         self.assertEqual(requests.delete(f"{self.server.url}/api/lathe/deployments/other", timeout=10).status_code, 404)
 
+    def test_models_log_uploads_and_registers_a_package(self):
+        directory = os.path.join(self.tmp, "model-1")
+        out = lathe_cli("models", "log", directory, "--name", "logged", "--alias", "champion",
+                        "--experiment", "packages", "--tracking-uri", self.server.url).stdout
+        self.assertRegex(out, r"registered logged version 1 \(@champion\)")
+        response = self.deploy(name="logged", model_uri="models:/logged@champion")
+        self.assertEqual(response.status_code, 200, response.text)
+        assert_close(self, self.predictions("logged")[1], self.boosters[0].predict(xgb.DMatrix(self.X)))
+        status, body = self.server.api("GET", "model-versions/get", params={"name": "logged", "version": "1"})
+        self.assertTrue(body["model_version"]["source"].startswith("runs:/"))
+        result = lathe_cli("models", "log", os.path.join(self.tmp, "nothing"), "--name", "x",
+                           "--tracking-uri", self.server.url, check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("MLmodel", result.stderr)
+
     def test_cli_deploy_and_standalone_serve_from_the_registry(self):
         v1 = register_version(self.server, "churn", self.run_ids[0])
         self.set_alias("churn", v1)
