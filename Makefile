@@ -29,7 +29,10 @@ test-sanitize: deps
 	cd $(SANITIZE_DIR) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
+	cmake -S . -B $(BUILD_DIR)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATHE_BUILD_BENCH=ON -DLATHE_BUILD_TESTS=OFF
+	cmake --build $(BUILD_DIR)-bench -j $(JOBS) --target evaluator_bench
 	bash bench/tracking/run.sh
+	bash bench/serving/run.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)

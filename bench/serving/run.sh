@@ -25,4 +25,12 @@ if [[ ! -f "$BENCH_SERVING_DIR/expected.json" || "$here/make_model.py" -nt "$BEN
   echo "training the benchmark model (about 10 s)"
   /usr/bin/python3 "$here/make_model.py" "$BENCH_SERVING_DIR"
 fi
+# The native evaluator against XGBoost's own in-place predict on the same model (Google Benchmark).
+evaluator_bench="${LATHE_EVALUATOR_BENCH:-$root/build-bench/bench/evaluator_bench}"
+if [[ -x "$evaluator_bench" ]]; then
+  "$evaluator_bench" "$BENCH_SERVING_DIR/model/model.xgb" --benchmark_min_time=1 --benchmark_color=false \
+    | tee "$BENCH_SERVING_DIR/evaluator.txt"
+else
+  echo "run.sh: $evaluator_bench not built (make bench builds it); skipping the evaluator benchmark" >&2
+fi
 exec /usr/bin/python3 "$here/bench_serving.py" "$@"

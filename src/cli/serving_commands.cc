@@ -140,7 +140,8 @@ Status RunPredict(const PredictSettings& settings) {
   limits.max_elements = 1ull << 30;
   LATHE_ASSIGN_OR_RETURN(auto request, serving::DecodeMlflowRequest(content_type, body, limits));
   const auto& metadata = model->metadata();
-  LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs)));
+  LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs),
+                                                        metadata.packs_numeric_columns));
   serving::InferenceResponse response;
   response.model_name = DefaultName(uri);
   LATHE_RETURN_IF_ERROR(model->Predict(inputs, &response.outputs));

@@ -62,25 +62,25 @@ Result<std::unique_ptr<GbtreeEvaluator>> GbtreeEvaluator::FromXgboostJson(std::s
     if (objective == "reg:squarederror" || objective == "reg:linear" || objective == "reg:squaredlogerror" ||
         objective == "reg:pseudohubererror" || objective == "reg:absoluteerror" || objective == "binary:logitraw" ||
         objective == "rank:pairwise" || objective == "rank:ndcg" || objective == "rank:map") {
-      evaluator->transform_ = Transform::kIdentity;
+      evaluator->transform_ = TransformKind::kIdentity;
       evaluator->base_margin_ = static_cast<float>(base_score);
     } else if (objective == "binary:logistic" || objective == "reg:logistic") {
-      evaluator->transform_ = Transform::kSigmoid;
+      evaluator->transform_ = TransformKind::kSigmoid;
       // XGBoost keeps base_score as a probability and starts from its logit.
       evaluator->base_margin_ = -std::log(1.0f / static_cast<float>(base_score) - 1.0f);
     } else if (objective == "count:poisson" || objective == "reg:gamma" || objective == "reg:tweedie") {
-      evaluator->transform_ = Transform::kExp;
+      evaluator->transform_ = TransformKind::kExp;
       evaluator->base_margin_ = std::log(static_cast<float>(base_score));
     } else if (objective == "multi:softprob") {
-      evaluator->transform_ = Transform::kSoftmax;
+      evaluator->transform_ = TransformKind::kSoftmax;
       evaluator->base_margin_ = static_cast<float>(base_score);
     } else if (objective == "multi:softmax") {
-      evaluator->transform_ = Transform::kArgmax;
+      evaluator->transform_ = TransformKind::kArgmax;
       evaluator->base_margin_ = static_cast<float>(base_score);
     } else {
       return Unsupported(fmt::format("objective '{}'", objective));
     }
-    evaluator->output_per_row_ = evaluator->transform_ == Transform::kArgmax ? 1 : evaluator->num_groups_;
+    evaluator->output_per_row_ = evaluator->transform_ == TransformKind::kArgmax ? 1 : evaluator->num_groups_;
 
     const json& model = booster.at("model");
     const json& trees = model.at("trees");
@@ -147,7 +147,7 @@ Result<std::unique_ptr<GbtreeEvaluator>> GbtreeEvaluator::FromXgboostJson(std::s
   } catch (const json::exception& error) {
     return Status::InvalidParameter(fmt::format("malformed XGBoost JSON model: {}", error.what()));
   }
-  if (evaluator->num_groups_ > 4096) return Unsupported("more than 4096 classes");
+  if (evaluator->num_groups_ > kBlockRows * kMaxClasses) return Unsupported("more than 8192 classes");
   return evaluator;
 }
 
@@ -155,56 +155,78 @@ uint64_t GbtreeEvaluator::memory_bytes() const {
   return sizeof(*this) + nodes_.capacity() * sizeof(Node) + (roots_.capacity() + groups_.capacity()) * sizeof(uint32_t);
 }
 
-void GbtreeEvaluator::PredictRow(const double* row, float* margins) const {
-  for (size_t g = 0; g < num_groups_; ++g) margins[g] = base_margin_;
+template <size_t kRows>
+void GbtreeEvaluator::PredictBlock(const double* rows, float* margins) const {
+  for (size_t i = 0; i < kRows * num_groups_; ++i) margins[i] = base_margin_;
   const Node* nodes = nodes_.data();
   for (size_t t = 0; t < roots_.size(); ++t) {
-    const Node* node = nodes + roots_[t];
-    while (node->left != 0) {
-      const float x = static_cast<float>(row[node->feature & kFeatureMask]);
-      uint32_t next;
-      if (std::isnan(x)) {
-        next = (node->feature & kDefaultLeft) ? node->left : node->left + 1;
-      } else {
-        next = node->left + (x < node->value ? 0 : 1);
+    // The rows walk the tree in lockstep: their loads are independent, so the CPU overlaps the
+    // cache misses that a single walk would wait for one after another.
+    const Node* at[kRows];
+    for (size_t r = 0; r < kRows; ++r) at[r] = nodes + roots_[t];
+    bool walking = true;
+    while (walking) {
+      walking = false;
+      for (size_t r = 0; r < kRows; ++r) {
+        const Node* node = at[r];
+        if (node->left == 0) continue;
+        walking = true;
+        const float x = static_cast<float>(rows[r * num_features_ + (node->feature & kFeatureMask)]);
+        uint32_t next;
+        if (std::isnan(x)) {
+          next = (node->feature & kDefaultLeft) ? node->left : node->left + 1;
+        } else {
+          next = node->left + (x < node->value ? 0 : 1);
+        }
+        at[r] = nodes + next;
       }
-      node = nodes + next;
     }
-    margins[groups_[t]] += node->value;
+    const uint32_t group = groups_[t];
+    for (size_t r = 0; r < kRows; ++r) margins[r * num_groups_ + group] += at[r]->value;
+  }
+}
+
+void GbtreeEvaluator::Transform(float* margins, double* out) const {
+  switch (transform_) {
+    case TransformKind::kIdentity:
+      for (size_t g = 0; g < num_groups_; ++g) out[g] = margins[g];
+      break;
+    case TransformKind::kSigmoid:
+      for (size_t g = 0; g < num_groups_; ++g) out[g] = 1.0f / (1.0f + std::exp(-margins[g]));
+      break;
+    case TransformKind::kExp:
+      for (size_t g = 0; g < num_groups_; ++g) out[g] = std::exp(margins[g]);
+      break;
+    case TransformKind::kSoftmax: {
+      float largest = margins[0];
+      for (size_t g = 1; g < num_groups_; ++g) largest = std::max(largest, margins[g]);
+      double sum = 0;  // XGBoost sums in double, divides in float
+      for (size_t g = 0; g < num_groups_; ++g) {
+        margins[g] = std::exp(margins[g] - largest);
+        sum += margins[g];
+      }
+      for (size_t g = 0; g < num_groups_; ++g) out[g] = margins[g] / static_cast<float>(sum);
+      break;
+    }
+    case TransformKind::kArgmax:
+      out[0] = static_cast<double>(std::max_element(margins, margins + num_groups_) - margins);
+      break;
   }
 }
 
 Status GbtreeEvaluator::Predict(const double* features, size_t rows, double* out) const {
-  // Margins for one row live on the stack; FromXgboostJson bounds the number of classes.
-  float margins[4096];
-  for (size_t r = 0; r < rows; ++r) {
-    PredictRow(features + r * num_features_, margins);
-    double* row_out = out + r * output_per_row_;
-    switch (transform_) {
-      case Transform::kIdentity:
-        for (size_t g = 0; g < num_groups_; ++g) row_out[g] = margins[g];
-        break;
-      case Transform::kSigmoid:
-        for (size_t g = 0; g < num_groups_; ++g) row_out[g] = 1.0f / (1.0f + std::exp(-margins[g]));
-        break;
-      case Transform::kExp:
-        for (size_t g = 0; g < num_groups_; ++g) row_out[g] = std::exp(margins[g]);
-        break;
-      case Transform::kSoftmax: {
-        float largest = margins[0];
-        for (size_t g = 1; g < num_groups_; ++g) largest = std::max(largest, margins[g]);
-        double sum = 0;  // XGBoost sums in double, divides in float
-        for (size_t g = 0; g < num_groups_; ++g) {
-          margins[g] = std::exp(margins[g] - largest);
-          sum += margins[g];
-        }
-        for (size_t g = 0; g < num_groups_; ++g) row_out[g] = margins[g] / static_cast<float>(sum);
-        break;
-      }
-      case Transform::kArgmax:
-        row_out[0] = static_cast<double>(std::max_element(margins, margins + num_groups_) - margins);
-        break;
+  // Margins live on the stack; FromXgboostJson bounds blocks × classes to fit.
+  float margins[kBlockRows * kMaxClasses];
+  size_t r = 0;
+  if (num_groups_ <= kMaxClasses) {
+    for (; r + kBlockRows <= rows; r += kBlockRows) {
+      PredictBlock<kBlockRows>(features + r * num_features_, margins);
+      for (size_t i = 0; i < kBlockRows; ++i) Transform(margins + i * num_groups_, out + (r + i) * output_per_row_);
     }
+  }
+  for (; r < rows; ++r) {
+    PredictBlock<1>(features + r * num_features_, margins);
+    Transform(margins, out + r * output_per_row_);
   }
   return Status::Ok();
 }

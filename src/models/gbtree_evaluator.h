@@ -40,16 +40,23 @@ class GbtreeEvaluator final : public DensePredictor {
   static constexpr uint32_t kDefaultLeft = 1u << 31;
   static constexpr uint32_t kFeatureMask = kDefaultLeft - 1;
 
-  enum class Transform { kIdentity, kSigmoid, kExp, kSoftmax, kArgmax };
+  enum class TransformKind { kIdentity, kSigmoid, kExp, kSoftmax, kArgmax };
+
+  static constexpr size_t kBlockRows = 8;    // rows walked in lockstep
+  static constexpr size_t kMaxClasses = 1024;  // for blocks; single rows take up to 8 times more
 
   GbtreeEvaluator() = default;
-  void PredictRow(const double* row, float* margins) const;
+  // Sums the leaves of every tree onto the base margin for kRows rows: margins[row * groups + g].
+  template <size_t kRows>
+  void PredictBlock(const double* rows, float* margins) const;
+  // The objective's transform of one row's margins, written to `out`.
+  void Transform(float* margins, double* out) const;
 
   std::vector<Node> nodes_;
   std::vector<uint32_t> roots_;   // index of each tree's root in nodes_
   std::vector<uint32_t> groups_;  // each tree's output group (class)
   std::string objective_;
-  Transform transform_ = Transform::kIdentity;
+  TransformKind transform_ = TransformKind::kIdentity;
   float base_margin_ = 0;
   size_t num_features_ = 0;
   size_t num_groups_ = 1;       // margins per row

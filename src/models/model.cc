@@ -31,7 +31,7 @@ class XgboostModel final : public Model {
     const double* matrix = nullptr;
     size_t rows = 0;
     thread_local std::vector<double> stacked;
-    if (metadata_.input_mode == InputMode::kTensor) {
+    if (inputs.size() == 1 && inputs[0].width() == static_cast<int64_t>(features)) {  // a tensor, or packed columns
       matrix = inputs[0].numbers.data();
       rows = static_cast<size_t>(inputs[0].rows());
     } else {
@@ -96,6 +96,7 @@ Result<std::unique_ptr<Model>> LoadXgboostModel(const MlModel& manifest) {
   metadata.evaluator = std::string(predictor->evaluator());
   metadata.model_uuid = manifest.model_uuid;
   metadata.memory_bytes = predictor->memory_bytes();
+  metadata.packs_numeric_columns = true;
   const auto features = static_cast<int64_t>(predictor->num_features());
   const Signature& signature = manifest.signature;
   if (signature.has_inputs) {

@@ -25,6 +25,9 @@ struct ModelMetadata {
   std::vector<TensorSpec> inputs;   // after binding, Predict receives exactly these, in order
   std::vector<TensorSpec> outputs;  // what Predict writes, in order
   uint64_t memory_bytes = 0;        // estimate of what the loaded model holds, for the memory budget
+  // For kColumns: Predict also takes the columns packed into one [N, C] tensor (see BindInputs),
+  // which saves a tensor per column for models that work on a dense matrix.
+  bool packs_numeric_columns = false;
 };
 
 class Model {
@@ -33,7 +36,8 @@ class Model {
   virtual const ModelMetadata& metadata() const = 0;
 
   // Predicts every row of `inputs`, which BindInputs (signature.h) has checked against
-  // metadata().inputs: one tensor per input, in order, all with the same row count (>= 1).
+  // metadata().inputs: one tensor per input, in order, all with the same row count (>= 1), or the
+  // packed form when metadata().packs_numeric_columns.
   // Appends one tensor per metadata().outputs entry to `outputs`, each with that row count.
   // Thread-safe: the serving layer predicts several batches at once.
   virtual Status Predict(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) const = 0;

@@ -96,6 +96,34 @@ std::string ShapeText(const std::vector<int64_t>& shape) { return fmt::format("[
 
 std::string_view Kind(const Tensor& tensor) { return tensor.is_bytes() ? "strings" : "numbers"; }
 
+// Checks that `count` numbers, `stride` apart from `values`, fit the numeric `spec`.
+Status CheckNumbers(const TensorSpec& spec, std::string_view what, const double* values, size_t count, size_t stride) {
+  const bool integral = IsInteger(spec.datatype) || spec.datatype == DataType::kBool;
+  for (size_t i = 0; i < count; ++i) {
+    const double value = values[i * stride];
+    if (std::isnan(value)) {
+      if (integral) {
+        return Status::InvalidParameter(
+            fmt::format("{} '{}' ({}) has a missing value at row {}", what, spec.name, spec.source_type, i));
+      }
+      continue;
+    }
+    if (std::isinf(value)) {
+      return Status::InvalidParameter(
+          fmt::format("{} '{}' has an infinite value at row {}: not allowed", what, spec.name, i));
+    }
+    if (integral && value != std::floor(value)) {
+      return Status::InvalidParameter(
+          fmt::format("{} '{}' ({}) cannot hold {} at row {}", what, spec.name, spec.source_type, value, i));
+    }
+    if (spec.datatype == DataType::kBool && value != 0 && value != 1) {
+      return Status::InvalidParameter(
+          fmt::format("{} '{}' is boolean and cannot hold {} at row {}", what, spec.name, value, i));
+    }
+  }
+  return Status::Ok();
+}
+
 // Checks that every value of `tensor` fits `spec` and gives the tensor the spec's name and type.
 Status Conform(const TensorSpec& spec, std::string_view what, Tensor& tensor) {
   const bool want_bytes = spec.datatype == DataType::kBytes;
@@ -104,29 +132,7 @@ Status Conform(const TensorSpec& spec, std::string_view what, Tensor& tensor) {
                                                 want_bytes ? "strings" : "numbers", spec.source_type, Kind(tensor)));
   }
   if (!want_bytes) {
-    const bool integral = IsInteger(spec.datatype) || spec.datatype == DataType::kBool;
-    for (size_t i = 0; i < tensor.numbers.size(); ++i) {
-      const double value = tensor.numbers[i];
-      if (std::isnan(value)) {
-        if (integral) {
-          return Status::InvalidParameter(fmt::format("{} '{}' ({}) has a missing value at element {}", what,
-                                                      spec.name, spec.source_type, i));
-        }
-        continue;
-      }
-      if (std::isinf(value)) {
-        return Status::InvalidParameter(
-            fmt::format("{} '{}' has an infinite value at element {}: not allowed", what, spec.name, i));
-      }
-      if (integral && value != std::floor(value)) {
-        return Status::InvalidParameter(fmt::format("{} '{}' ({}) cannot hold {} at element {}", what, spec.name,
-                                                    spec.source_type, value, i));
-      }
-      if (spec.datatype == DataType::kBool && value != 0 && value != 1) {
-        return Status::InvalidParameter(
-            fmt::format("{} '{}' is boolean and cannot hold {} at element {}", what, spec.name, value, i));
-      }
-    }
+    LATHE_RETURN_IF_ERROR(CheckNumbers(spec, what, tensor.numbers.data(), tensor.numbers.size(), 1));
   }
   tensor.name = spec.name;
   tensor.datatype = spec.datatype;
@@ -192,16 +198,27 @@ Result<Tensor> StackColumns(std::vector<Tensor>& columns, const TensorSpec& spec
   return matrix;
 }
 
-Result<std::vector<Tensor>> BindColumns(const std::vector<TensorSpec>& specs, std::vector<Tensor> request) {
+Result<std::vector<Tensor>> BindColumns(const std::vector<TensorSpec>& specs, std::vector<Tensor> request,
+                                        bool pack_numeric_columns) {
   if (request.size() == 1 && request[0].shape.size() == 2 && request[0].width() > 1) {
     // A list of rows (MLflow "instances"/"inputs", or one OIP [N, C] tensor): columns by position.
-    const Tensor& matrix = request[0];
+    Tensor& matrix = request[0];
     bool named_after_a_column = false;
     for (const auto& spec : specs) named_after_a_column |= spec.name == matrix.name;
     if (!named_after_a_column) {
       if (matrix.width() != static_cast<int64_t>(specs.size())) {
         return Status::InvalidParameter(fmt::format("input '{}' has {} values per row but the model takes {} columns",
                                                     matrix.name, matrix.width(), specs.size()));
+      }
+      if (pack_numeric_columns && !matrix.is_bytes()) {
+        LATHE_RETURN_IF_ERROR(CheckRows(matrix.rows(), -1, matrix.name));
+        for (size_t c = 0; c < specs.size(); ++c) {
+          LATHE_RETURN_IF_ERROR(
+              CheckNumbers(specs[c], "column", matrix.numbers.data() + c, matrix.rows(), specs.size()));
+        }
+        matrix.name = kPackedColumns;
+        matrix.datatype = DataType::kFp64;
+        return request;
       }
       request = SplitColumns(matrix);
       for (size_t c = 0; c < specs.size(); ++c) request[c].name = specs[c].name;
@@ -265,6 +282,12 @@ Result<std::vector<Tensor>> BindColumns(const std::vector<TensorSpec>& specs, st
     }
     bound = std::move(complete);
   }
+  if (pack_numeric_columns && bound.size() > 1) {
+    TensorSpec packed{std::string(kPackedColumns), DataType::kFp64, {-1, static_cast<int64_t>(bound.size())}, "float64"};
+    LATHE_ASSIGN_OR_RETURN(Tensor matrix, StackColumns(bound, packed));
+    bound.clear();
+    bound.push_back(std::move(matrix));
+  }
   return bound;
 }
 
@@ -324,10 +347,13 @@ Result<Signature> ParseMlflowSignature(std::string_view inputs_json, std::string
 }
 
 Result<std::vector<Tensor>> BindInputs(InputMode mode, const std::vector<TensorSpec>& inputs,
-                                       std::vector<Tensor> request) {
+                                       std::vector<Tensor> request, bool pack_numeric_columns) {
   if (request.empty()) return Status::InvalidParameter("the request has no inputs");
   if (inputs.empty()) return Status::Internal("the model declares no inputs");
-  return mode == InputMode::kColumns ? BindColumns(inputs, std::move(request)) : BindTensors(inputs, std::move(request));
+  if (mode == InputMode::kTensor) return BindTensors(inputs, std::move(request));
+  bool all_numeric = true;
+  for (const auto& spec : inputs) all_numeric &= spec.datatype != DataType::kBytes;
+  return BindColumns(inputs, std::move(request), pack_numeric_columns && all_numeric);
 }
 
 }  // namespace lathe::models

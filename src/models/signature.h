@@ -49,7 +49,11 @@ Result<Signature> ParseMlflowSignature(std::string_view inputs_json, std::string
 // Rows must agree across tensors and be >= 1. Values must fit the spec's type: numbers for
 // numeric specs (integers for integer specs), strings for BYTES; NaN/inf only for float specs.
 // Errors are kInvalidParameterValue naming the column or tensor.
+// With `pack_numeric_columns`, columns that are all numeric come back as ONE FP64 tensor named
+// kPackedColumns of shape [N, C], columns in spec order: what a model over a dense matrix
+// wants, without a tensor per column.
+inline constexpr std::string_view kPackedColumns = "__columns__";
 Result<std::vector<Tensor>> BindInputs(InputMode mode, const std::vector<TensorSpec>& inputs,
-                                       std::vector<Tensor> request);
+                                       std::vector<Tensor> request, bool pack_numeric_columns = false);
 
 }  // namespace lathe::models

@@ -2,6 +2,7 @@
 #include "serving/dynamic_batcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -12,11 +13,13 @@ namespace lathe::serving {
 
 using models::Tensor;
 
+constexpr auto kSpinBeforeSleeping = std::chrono::microseconds(20);
+
 struct DynamicBatcher::Pending {
   std::vector<Tensor> inputs;
   std::vector<Tensor>* outputs = nullptr;
   uint32_t rows = 0;
-  bool done = false;
+  std::atomic<bool> done{false};  // written under the mutex; read without it while spinning
   Status status;
   std::condition_variable wake;
 };
@@ -57,7 +60,21 @@ Status DynamicBatcher::Predict(std::vector<Tensor> inputs, std::vector<Tensor>* 
   }
   queue_.push_back(&self);
   queued_rows_ += self.rows;
-  self.wake.wait(lock, [&] { return self.done || (queue_.front() == &self && active_workers_ < options_.workers); });
+  auto may_proceed = [&] {
+    return self.done.load(std::memory_order_relaxed) ||
+           (queue_.front() == &self && active_workers_ < options_.workers);
+  };
+  if (!may_proceed()) {
+    // A predict takes microseconds: spinning that long is cheaper than sleeping on the condition
+    // variable and paying two context switches to be woken.
+    lock.unlock();
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleeping;
+    while (!self.done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < spin_until) {
+      __builtin_ia32_pause();
+    }
+    lock.lock();
+  }
+  self.wake.wait(lock, may_proceed);
   if (self.done) return self.status;
 
   // This request leads: it takes compatible requests queued behind it and predicts for all.
@@ -95,7 +112,7 @@ Status DynamicBatcher::Predict(std::vector<Tensor> inputs, std::vector<Tensor>* 
   lock.lock();
   for (Pending* member : group) {
     member->status = status;
-    member->done = true;
+    member->done.store(true, std::memory_order_release);
     // Notified under the lock: a follower cannot return and destroy its Pending before this ends.
     if (member != &self) member->wake.notify_one();
   }

@@ -117,7 +117,8 @@ class InferenceApi {
     LATHE_ASSIGN_OR_RETURN(auto served, manager_.Route(name, version, request.routing_key));
     *served_out = served;
     const auto& metadata = served->model->metadata();
-    LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs)));
+    LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs),
+                                                        metadata.packs_numeric_columns));
     const auto rows = static_cast<size_t>(inputs[0].rows());
 
     InferenceResponse response;
