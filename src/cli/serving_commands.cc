@@ -16,6 +16,7 @@
 #include "http/client.h"
 #include "models/mlmodel.h"
 #include "models/model.h"
+#include "models/package_builder.h"
 #include "models/signature.h"
 #include "serving/codec.h"
 #include "serving/deployment_manager.h"
@@ -321,6 +322,24 @@ void AddServingCommands(CLI::App& app, Action& action) {
     predict->add_option("--output,-o", settings->output, "Where to write {\"predictions\": [...]} (default stdout)");
     predict->add_option("--content-type", settings->content_type, "text/csv or application/json (default: by extension)");
     predict->callback([&action, settings] { action = [settings] { return RunPredict(*settings); }; });
+  }
+  {
+    auto spec = std::make_shared<models::PackageSpec>();
+    auto output = std::make_shared<std::string>();
+    auto* package = models->add_subcommand(
+        "package", "Build a `lathe` model package from a pipeline spec (see docs/models.md) and an optional booster.");
+    package->add_option("spec", spec->pipeline, "Pipeline spec, JSON or YAML")->required();
+    package->add_option("--booster", spec->booster, "XGBoost model file of an xgboost estimator (copied in)");
+    package->add_option("--output,-o", *output, "Package directory to create (missing or empty)")->required();
+    package->add_option("--run-id", spec->run_id, "Run id recorded in MLmodel");
+    package->add_option("--artifact-path", spec->artifact_path, "Artifact path recorded in MLmodel");
+    package->callback([&action, spec, output] {
+      action = [spec, output]() -> Status {
+        LATHE_RETURN_IF_ERROR(models::BuildLathePackage(*spec, *output));
+        std::printf("built %s (serve it with: lathe models serve %s)\n", output->c_str(), output->c_str());
+        return Status::Ok();
+      };
+    });
   }
   {
     auto settings = std::make_shared<LogSettings>();

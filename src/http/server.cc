@@ -34,7 +34,7 @@ constexpr auto kIdleTimeout = std::chrono::seconds(120);
 class ServerImpl;
 
 // One connection: reads requests one after another (keep-alive), runs the route's handler on
-// this thread, writes the response. All of a connection's work runs on its strand.
+// this thread, writes the response. All of a connection's work runs on its context's one thread.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ServerImpl& server) : stream_(std::move(socket)), server_(server) {}
@@ -75,9 +75,9 @@ class ServerImpl final : public HttpServer {
         router_(std::move(routes)),
         authenticator_(std::move(authenticator)),
         threads_(options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
-        io_(threads_),
-        acceptor_(asio::make_strand(io_)),
-        signals_(io_) {}
+        contexts_(MakeContexts(threads_)),
+        acceptor_(*contexts_[0]),
+        signals_(*contexts_[0]) {}
 
   Status Bind() {
     beast::error_code error;
@@ -110,9 +110,12 @@ class ServerImpl final : public HttpServer {
     }
     Accept();
     if (ready) ready();
+    // Contexts without connections yet must keep running until Stop().
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+    for (auto& context : contexts_) keep_running.push_back(asio::make_work_guard(*context));
     std::vector<std::thread> workers;
-    for (int i = 1; i < threads_; ++i) workers.emplace_back([this] { io_.run(); });
-    io_.run();
+    for (int i = 1; i < threads_; ++i) workers.emplace_back([this, i] { contexts_[i]->run(); });
+    contexts_[0]->run();
     for (auto& worker : workers) worker.join();
     spdlog::info("server stopped");
   }
@@ -125,11 +128,11 @@ class ServerImpl final : public HttpServer {
       signals_.cancel(ignored);
       CloseIdleSessions();
       // In-flight requests finish and their connections close; past the drain time, stop anyway.
-      drain_timer_.emplace(io_, std::chrono::seconds(options_.drain_seconds));
+      drain_timer_.emplace(*contexts_[0], std::chrono::seconds(options_.drain_seconds));
       drain_timer_->async_wait([this](beast::error_code error) {
         if (!error) {
           spdlog::warn("drain time over, stopping with requests in flight");
-          io_.stop();
+          StopContexts();
         }
       });
       StopWhenDrained();
@@ -158,7 +161,9 @@ class ServerImpl final : public HttpServer {
 
  private:
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code error, tcp::socket socket) {
+    // Connections go round-robin to the threads' contexts and stay there.
+    asio::io_context& context = *contexts_[next_context_++ % contexts_.size()];
+    acceptor_.async_accept(context, [this](beast::error_code error, tcp::socket socket) {
       if (error) {
         if (!stopping_ && error != asio::error::operation_aborted) {
           spdlog::warn("accept failed: {}", error.message());
@@ -175,6 +180,16 @@ class ServerImpl final : public HttpServer {
     });
   }
 
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int count) {
+    std::vector<std::unique_ptr<asio::io_context>> contexts;
+    for (int i = 0; i < count; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+    return contexts;
+  }
+
+  void StopContexts() {
+    for (auto& context : contexts_) context->stop();
+  }
+
   void CloseIdleSessions() {
     std::lock_guard lock(sessions_mutex_);
     for (Session* session : sessions_) session->CloseIfIdle();
@@ -184,7 +199,7 @@ class ServerImpl final : public HttpServer {
     std::lock_guard lock(sessions_mutex_);
     if (sessions_.empty()) {
       if (drain_timer_) drain_timer_->cancel();
-      io_.stop();
+      StopContexts();
     }
   }
 
@@ -192,7 +207,10 @@ class ServerImpl final : public HttpServer {
   Router router_;
   Authenticator authenticator_;
   int threads_;
-  asio::io_context io_;
+  // One context per thread, each run by exactly that thread: a connection's handlers never hop
+  // threads, need no strand, and never wake another thread (which cost more than the request).
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  size_t next_context_ = 0;  // used on contexts_[0]'s thread only
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   std::optional<asio::steady_timer> drain_timer_;

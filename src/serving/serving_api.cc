@@ -93,7 +93,7 @@ class InferenceApi {
     const auto& metadata = served->model->metadata();
     json body = {{"name", name},
                  {"versions", {served->resolved.version}},
-                 {"platform", "lathe_" + metadata.flavor},
+                 {"platform", metadata.flavor == "lathe" ? "lathe_pipeline" : "lathe_" + metadata.flavor},
                  {"inputs", SpecsJson(metadata.inputs, metadata.input_mode)},
                  {"outputs", SpecsJson(metadata.outputs, models::InputMode::kTensor)},
                  {"parameters",

@@ -190,6 +190,57 @@ class StandaloneServeTest(unittest.TestCase):
         self.assertIn("model.xgb", result.stderr)
 
 
+PIPELINE = {
+    "inputs": [{"name": "age", "type": "double"}, {"name": "city", "type": "string"},
+               {"name": "signup", "type": "datetime"}],
+    "steps": [
+        {"type": "impute", "columns": ["age"], "strategy": "mean", "values": [40.0]},
+        {"type": "standard_scale", "columns": ["age"], "mean": [40.0], "scale": [10.0]},
+        {"type": "one_hot", "column": "city", "categories": ["lima", "oslo"], "handle_unknown": "error"},
+        {"type": "date_part", "column": "signup", "parts": ["weekday"]},
+    ],
+    "estimator": {"type": "logistic", "coefficients": [0.8, 0.3, -0.2, 0.1], "intercept": -0.4},
+    "postprocess": [{"type": "threshold", "threshold": 0.5}, {"type": "class_labels", "labels": ["stays", "churns"]}],
+}
+
+
+class PipelinePackageTest(unittest.TestCase):
+    """`lathe models package` builds a lathe-flavor package that `lathe models serve` serves."""
+
+    def test_package_and_serve_a_pipeline(self):
+        tmp = tempfile.mkdtemp(prefix="lathe-package-")
+        try:
+            spec = os.path.join(tmp, "churn.json")
+            with open(spec, "w") as f:
+                json.dump(PIPELINE, f)
+            out = lathe_cli("models", "package", spec, "--output", os.path.join(tmp, "churn")).stdout
+            self.assertIn("built", out)
+            rows = [{"age": 50.0, "city": "oslo", "signup": "2026-11-23"},   # a Monday: ISO weekday 1
+                    {"age": None, "city": "lima", "signup": "2026-11-29T23:30:00Z"}]  # a Sunday: 7
+            with ModelServer(os.path.join(tmp, "churn"), "--name", "churn") as server:
+                response = requests.post(f"{server.url}/invocations", json={"dataframe_records": rows}, timeout=10)
+                self.assertEqual(response.status_code, 200, response.text)
+                predictions = response.json()["predictions"]
+                # Independent arithmetic: scaled age, one-hot (lima, oslo), ISO weekday.
+                features = np.array([[(50 - 40) / 10, 0, 1, 1], [0.0, 1, 0, 7]])
+                p = 1 / (1 + np.exp(-(features @ np.array([0.8, 0.3, -0.2, 0.1]) - 0.4)))
+                expected_labels = ["churns" if v > 0.5 else "stays" for v in p]
+                self.assertEqual([row["predictions"] for row in predictions], expected_labels)
+                assert_close(self, [row["probabilities"][1] for row in predictions], p)
+                bad = requests.post(f"{server.url}/invocations",
+                                    json={"dataframe_records": [{"age": 1.0, "city": "tokyo", "signup": "2026-01-01"}]},
+                                    timeout=10)
+                self.assertEqual(bad.status_code, 400)
+                self.assertIn("tokyo", bad.json()["message"])
+                metadata = requests.get(f"{server.url}/v2/models/churn", timeout=10).json()
+                self.assertEqual(metadata["platform"], "lathe_pipeline")
+                self.assertEqual([i["datatype"] for i in metadata["inputs"]], ["FP64", "BYTES", "BYTES"])
+            again = lathe_cli("models", "package", spec, "--output", os.path.join(tmp, "churn"), check=False)
+            self.assertNotEqual(again.returncode, 0)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class RegistryDeploymentTest(unittest.TestCase):
     """`lathe server` deployments of models:/name@alias: deploy, call, move the alias, see the swap."""
 
