@@ -9,6 +9,8 @@
 
 namespace lathe::artifacts {
 
+// GET/PUT/DELETE `.../artifacts/<path>` (prefix routes; PUT streams its body to a file) and
+// GET `.../artifacts?path=<dir>` for listing. The routes keep a reference to `store`.
 std::vector<Route> ArtifactRoutes(LocalArtifactStore& store);
 
 }  // namespace lathe::artifacts

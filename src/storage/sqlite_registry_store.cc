@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -13,7 +14,7 @@
 namespace lathe::storage {
 namespace {
 
-const char* const kStages[] = {"None", "Staging", "Production", "Archived"};
+constexpr std::string_view kStages[] = {"None", "Staging", "Production", "Archived"};
 
 Status ModelNotFound(const std::string& name) {
   return Status::NotFound(fmt::format("Registered Model with name={} not found", name));
@@ -72,12 +73,15 @@ Result<ModelVersion> LoadVersion(SqliteConnection& db, const std::string& name, 
   return loaded;
 }
 
-// The newest version in each stage, in stage order (None, Staging, Production, Archived).
+// The newest version in each stage. The stages come in the order MLflow's dict of them fills up
+// while it walks the versions in ascending order: by the oldest version of each stage.
 Result<std::vector<ModelVersion>> LatestVersions(SqliteConnection& db, const std::string& name,
                                                  const std::vector<std::string>& stages) {
   LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare(fmt::format(
       "SELECT {} FROM model_versions v WHERE name = ? AND version = (SELECT max(version) FROM model_versions w "
-      "WHERE w.name = v.name AND w.current_stage = v.current_stage) ORDER BY version",
+      "WHERE w.name = v.name AND w.current_stage = v.current_stage) "
+      "ORDER BY (SELECT min(version) FROM model_versions w "
+      "WHERE w.name = v.name AND w.current_stage = v.current_stage)",
       kVersionColumns)));
   select->Bind({name});
   std::vector<ModelVersion> latest;
@@ -129,12 +133,6 @@ Status RequireModel(SqliteConnection& db, const std::string& name) {
 Status TouchModel(SqliteConnection& db, const std::string& name, int64_t now) {
   LATHE_ASSIGN_OR_RETURN(auto* update, db.Prepare("UPDATE registered_models SET last_updated_time = ? WHERE name = ?"));
   return update->Bind({now, name}).Run();
-}
-
-Status TouchVersion(SqliteConnection& db, const std::string& name, int64_t version, int64_t now) {
-  LATHE_ASSIGN_OR_RETURN(auto* update, db.Prepare(
-      "UPDATE model_versions SET last_updated_time = ? WHERE name = ? AND version = ?"));
-  return update->Bind({now, name, version}).Run();
 }
 
 Status RecordAliasMove(WriteTx& tx, const std::string& name, const std::string& alias, std::optional<int64_t> from,
@@ -193,12 +191,13 @@ Result<std::string> ResolveStorageLocation(SqliteConnection& db, const std::stri
   return original.storage_location.empty() ? original.source : original.storage_location;
 }
 
+// Stages are matched case-insensitively and stored in their canonical spelling, as MLflow does.
 Result<std::string> CanonicalStage(const std::string& stage) {
-  for (const char* candidate : kStages) {
-    std::string lower_candidate(candidate), lower_stage(stage);
-    std::transform(lower_candidate.begin(), lower_candidate.end(), lower_candidate.begin(), ::tolower);
-    std::transform(lower_stage.begin(), lower_stage.end(), lower_stage.begin(), ::tolower);
-    if (lower_candidate == lower_stage) return std::string(candidate);
+  auto same_letters = [](unsigned char a, unsigned char b) { return std::tolower(a) == std::tolower(b); };
+  for (std::string_view candidate : kStages) {
+    if (std::equal(candidate.begin(), candidate.end(), stage.begin(), stage.end(), same_letters)) {
+      return std::string(candidate);
+    }
   }
   return Status::InvalidParameter(fmt::format(
       "Invalid Model Version stage: {}. Value must be one of None, Staging, Production, Archived.", stage));
@@ -243,13 +242,18 @@ Result<RegisteredModel> SqliteStore::RenameRegisteredModel(const WriteContext& c
     auto& db = tx.db();
     LATHE_RETURN_IF_ERROR(RequireModel(db, name));
     // Child rows follow through ON UPDATE CASCADE; alias history keeps the names it was written with.
+    int64_t now = NowMillis();
     LATHE_ASSIGN_OR_RETURN(auto* update, db.Prepare(
         "UPDATE registered_models SET name = ?, last_updated_time = ? WHERE name = ?"));
-    Status updated = update->Bind({new_name, NowMillis(), name}).Run();
+    Status updated = update->Bind({new_name, now, name}).Run();
     if (!updated.ok() && updated.message().find("UNIQUE") != std::string::npos) {
       return Status::AlreadyExists(fmt::format("Registered Model (name={}) already exists.", new_name));
     }
     LATHE_RETURN_IF_ERROR(updated);
+    // MLflow rewrites every version's name on a rename, and so bumps their update times too.
+    LATHE_ASSIGN_OR_RETURN(auto* touch_versions, db.Prepare(
+        "UPDATE model_versions SET last_updated_time = ? WHERE name = ?"));
+    LATHE_RETURN_IF_ERROR(touch_versions->Bind({now, new_name}).Run());
     LATHE_ASSIGN_OR_RETURN(renamed, LoadModel(db, new_name));
     return tx.Audit("registered_model", name + " -> " + new_name);
   });
@@ -336,10 +340,8 @@ Status SqliteStore::DeleteRegisteredModelTag(const WriteContext& context, const 
   return Write(context, [&](WriteTx& tx) -> Status {
     LATHE_RETURN_IF_ERROR(RequireModel(tx.db(), name));
     LATHE_ASSIGN_OR_RETURN(auto* remove, tx.db().Prepare("DELETE FROM registered_model_tags WHERE name = ? AND key = ?"));
+    // Deleting a tag that is not there succeeds, as in MLflow.
     LATHE_RETURN_IF_ERROR(remove->Bind({name, key}).Run());
-    if (tx.db().Changes() == 0) {
-      return Status::NotFound(fmt::format("Registered model tag with name={} and key={} not found", name, key));
-    }
     return tx.Audit("registered_model", name);
   });
 }
@@ -360,7 +362,7 @@ Status SqliteStore::SetAlias(const WriteContext& context, const std::string& nam
         "ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version"));
     LATHE_RETURN_IF_ERROR(upsert->Bind({name, alias, version}).Run());
     if (from != version) LATHE_RETURN_IF_ERROR(RecordAliasMove(tx, name, alias, from, version));
-    LATHE_RETURN_IF_ERROR(TouchModel(db, name, NowMillis()));
+    // Like MLflow, an alias move leaves the model's last_updated_time alone.
     return tx.Audit("registered_model", fmt::format("{}@{}", name, alias));
   });
 }
@@ -373,13 +375,14 @@ Status SqliteStore::DeleteAlias(const WriteContext& context, const std::string& 
         "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?"));
     current->Bind({name, alias});
     LATHE_ASSIGN_OR_RETURN(bool exists, current->Step());
-    if (!exists) return Status::NotFound(fmt::format("Registered model alias {} not found.", alias));
-    int64_t from = current->Int64(0);
-    LATHE_ASSIGN_OR_RETURN(auto* remove, db.Prepare(
-        "DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?"));
-    LATHE_RETURN_IF_ERROR(remove->Bind({name, alias}).Run());
-    LATHE_RETURN_IF_ERROR(RecordAliasMove(tx, name, alias, from, std::nullopt));
-    LATHE_RETURN_IF_ERROR(TouchModel(db, name, NowMillis()));
+    // Deleting an alias that is not there succeeds, as in MLflow; there is no move to record.
+    if (exists) {
+      int64_t from = current->Int64(0);
+      LATHE_ASSIGN_OR_RETURN(auto* remove, db.Prepare(
+          "DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?"));
+      LATHE_RETURN_IF_ERROR(remove->Bind({name, alias}).Run());
+      LATHE_RETURN_IF_ERROR(RecordAliasMove(tx, name, alias, from, std::nullopt));
+    }
     return tx.Audit("registered_model", fmt::format("{}@{}", name, alias));
   });
 }
@@ -512,8 +515,8 @@ Result<ModelVersion> SqliteStore::TransitionModelVersionStage(const WriteContext
   if (archive_existing_versions && canonical != "Staging" && canonical != "Production") {
     return Status::InvalidParameter(fmt::format(
         "Model version transition cannot archive existing model versions because '{}' is not an Active stage. "
-        "Valid stages are Staging, Production",
-        canonical));
+        "Valid stages are ['Staging', 'Production']",
+        stage));
   }
   ModelVersion updated;
   Status status = Write(context, [&](WriteTx& tx) -> Status {
@@ -546,7 +549,6 @@ Status SqliteStore::SetModelVersionTag(const WriteContext& context, const std::s
         "INSERT INTO model_version_tags(name, version, key, value) VALUES (?,?,?,?) "
         "ON CONFLICT(name, version, key) DO UPDATE SET value = excluded.value"));
     LATHE_RETURN_IF_ERROR(upsert->Bind({name, version, tag.key, tag.value}).Run());
-    LATHE_RETURN_IF_ERROR(TouchVersion(db, name, version, NowMillis()));
     return tx.Audit("model_version", fmt::format("{}/{}", name, version));
   });
 }
@@ -558,11 +560,8 @@ Status SqliteStore::DeleteModelVersionTag(const WriteContext& context, const std
     LATHE_RETURN_IF_ERROR(LoadVersion(db, name, version).status());
     LATHE_ASSIGN_OR_RETURN(auto* remove, db.Prepare(
         "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?"));
+    // Deleting a tag that is not there succeeds, as in MLflow.
     LATHE_RETURN_IF_ERROR(remove->Bind({name, version, key}).Run());
-    if (db.Changes() == 0) {
-      return Status::NotFound(fmt::format("Model version tag with name={}, version={} and key={} not found", name,
-                                          version, key));
-    }
     return tx.Audit("model_version", fmt::format("{}/{}", name, version));
   });
 }

@@ -496,7 +496,7 @@ class TrackingApi {
     std::string sub = path.value_or("");
     // The path is relative to the run's artifact root: check it on its own, not only once joined.
     if (!sub.empty()) LATHE_RETURN_IF_ERROR(artifact_store_.Resolve(sub).status());
-    std::string listed = sub.empty() ? root : root + "/" + sub;
+    std::string listed = sub.empty() ? root : root.empty() ? sub : root + "/" + sub;
     LATHE_ASSIGN_OR_RETURN(auto files, artifact_store_.List(listed));
     json body = {{"root_uri", run.info.artifact_uri}};
     if (!files.empty()) {

@@ -114,12 +114,12 @@ class BadInputTest(unittest.TestCase):
     def test_artifact_paths(self):
         base = "/api/2.0/mlflow-artifacts/artifacts"
         for path in ("/%2e%2e/%2e%2e/etc/passwd", "/a/%2e%2e/%2e%2e/x", "/%2Fetc%2Fpasswd", "/a%5C..%5C..%5Cx"):
-            self.check("GET", base + path, 400, "Invalid artifact path")
-            self.check("PUT", base + path, 400, "Invalid artifact path", data=b"x")
-            self.check("DELETE", base + path, 400, "Invalid artifact path")
+            self.check("GET", base + path, 400, "Invalid path")
+            self.check("PUT", base + path, 400, "Invalid path", data=b"x")
+            self.check("DELETE", base + path, 400, "Invalid path")
         for path in ("../", "/etc", "a/../../b"):
-            self.check("GET", base, 400, "Invalid artifact path", params={"path": path})
-        self.check("GET", API + "artifacts/list", 400, "Invalid artifact path", params={"run_id": self.run_id, "path": "../.."})
+            self.check("GET", base, 400, "Invalid path", params={"path": path})
+        self.check("GET", API + "artifacts/list", 400, "Invalid path", params={"run_id": self.run_id, "path": "../.."})
 
     def test_more_malformed_bodies(self):
         headers = {"Content-Type": "application/json"}
@@ -506,7 +506,7 @@ class BadInputTest(unittest.TestCase):
                      "/a/%00/b", "/a%00.txt", "/..%5cx", "/a/%2e%2e%2f%2e%2e%2f%2e%2e%2fx"):
             with self.subTest(path=path):
                 for method in ("GET", "PUT", "DELETE"):
-                    self.check(method, base + path, 400, "Invalid artifact path", data=b"x" if method == "PUT" else None)
+                    self.check(method, base + path, 400, "Invalid path", data=b"x" if method == "PUT" else None)
         for path in ("..", "a/../..", "/", "//etc", "a/./../../b", "\\etc", "a\x00b", "%2e%2e"):
             with self.subTest(list_path=path):
                 response = self.session.get(self.server.url + base, params={"path": path}, timeout=30)
@@ -514,10 +514,10 @@ class BadInputTest(unittest.TestCase):
                     self.assertIn(response.status_code, (200, 400), response.text)
                     continue
                 self.assertEqual(response.status_code, 400, f"{path}: {response.text}")
-                self.assertIn("Invalid artifact path", response.json()["message"])
+                self.assertIn("Invalid path", response.json()["message"])
         for path in ("..", "/etc", "a/../../..", "../../../../etc"):
             with self.subTest(run_list_path=path):
-                self.check("GET", API + "artifacts/list", 400, "Invalid artifact path", params={"run_id": self.run_id, "path": path})
+                self.check("GET", API + "artifacts/list", 400, "Invalid path", params={"run_id": self.run_id, "path": path})
         # Nothing escaped the data directory.
         parent = os.path.dirname(self.server.data_dir)
         self.assertFalse(os.path.exists(os.path.join(parent, "x")))
