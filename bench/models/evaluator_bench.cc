@@ -3,6 +3,7 @@
 #include <xgboost/c_api.h>
 
 #include <cstdio>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -83,6 +84,7 @@ BENCHMARK(BM_XgboostPredictFromDense)->Arg(1)->Arg(64);
 // Keeps each benchmark's time per iteration to print the ratio after the table.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  RatioReporter() : ConsoleReporter(OO_Tabular) {}  // no colour codes: the output goes to files
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& run : runs) nanoseconds_[run.benchmark_name()] = run.GetAdjustedRealTime();
     ConsoleReporter::ReportRuns(runs);

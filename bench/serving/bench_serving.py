@@ -190,9 +190,11 @@ def check_answers(server, expected):
     return problems
 
 
-def wrk(server, protocol, batch, connections, seconds):
-    url = f"http://127.0.0.1:{server.port}{server.endpoints[protocol]}"
-    env = dict(os.environ, BENCH_BODY=os.path.join(BODIES_DIR, f"{protocol}_b{batch}.json"))
+def wrk(server, protocol, batch, connections, seconds, path=None):
+    """wrk against an endpoint with a batch body; with `path`, GETs that path instead."""
+    url = f"http://127.0.0.1:{server.port}{path or server.endpoints[protocol]}"
+    body = "" if path else os.path.join(BODIES_DIR, f"{protocol}_b{batch}.json")
+    env = dict(os.environ, BENCH_BODY=body)
     # One wrk thread: the machine's other core is the server's.
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
                "-s", os.path.join(HERE, "post_body.lua"), url]
@@ -230,8 +232,22 @@ def measure(server):
         results["openloop"][protocol] = run = openloop(server, protocol, rate)
         print(f"  {server.label:32} {protocol + ' open loop':24} {run['achieved_rps']:10,.0f} req/s of"
               f" {run['target_rps']:,.0f}  p99 {run['p99_us']:,} us  p99.9 {run['p999_us']:,} us", flush=True)
+    if server.key == "lathe":
+        # The transport floor: the same server's cheapest endpoint, one connection.
+        results["ping_c1"] = ping = wrk(server, None, 1, 1, SECONDS, path="/ping")
+        print(f"  {server.label:32} {'GET /ping c1':24} {ping['rps']:10,.0f} req/s  p50 {ping['p50_us']:7,} us",
+              flush=True)
     results["rss_after_kib"] = rss_kib(server.process.pid)
     return results
+
+
+def native_predict_us():
+    """The native evaluator's single-row predict time, from evaluator_bench's output (run.sh runs it)."""
+    path = os.path.join(os.environ.get("BENCH_SERVING_DIR", ""), "evaluator.txt")
+    if not os.path.exists(path):
+        return None
+    match = re.search(r"batch 1: native evaluator ([0-9.]+) us", open(path).read())
+    return float(match.group(1)) if match else None
 
 
 def predict_times_us():
@@ -333,6 +349,11 @@ def summary(results):
         latency = load(lathe, protocol, "b1_c1", "p50_us")
         lines.append(f"| {name} batch-1 p50 at 1 connection vs xgboost predict | {fmt_us(latency)} vs "
                      f"{fmt_us(predict['1'])} | | |")
+        floor, native = lathe.get("ping_c1", {}).get("p50_us"), native_predict_us()
+        if latency and floor and native:
+            lines.append(f"| {name} batch-1 p50 at 1 connection above GET /ping ({fmt_us(floor)}), minus the "
+                         f"model's own predict ({native:.1f} us) | {latency - floor - native:.0f} us | <= 50 us | "
+                         f"{'yes' if latency - floor - native <= 50 else 'no'} |")
         lines.append(f"| {name} p99 open loop at {fmt_rate(run(lathe, protocol, 'target_rps'))} req/s | "
                      f"{fmt_us(run(lathe, protocol, 'p99_us'))} | | |")
     rss = lathe["rss_idle_kib"] / 1024

@@ -1,10 +1,14 @@
 -- wrk script for the serving benchmark: POSTs the JSON body in the file named by BENCH_BODY and
 -- prints one machine-readable line with the request count, error counts and latency percentiles.
-local file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = file:read("*a")
-wrk.headers["Content-Type"] = "application/json"
-file:close()
+-- Without BENCH_BODY it sends GETs (the transport floor: /ping).
+local body_path = os.getenv("BENCH_BODY") or ""
+if body_path ~= "" then
+  local file = assert(io.open(body_path, "rb"))
+  wrk.method = "POST"
+  wrk.body = file:read("*a")
+  wrk.headers["Content-Type"] = "application/json"
+  file:close()
+end
 
 -- wrk counts answers with a status >= 400 as status errors.
 function done(summary, latency, requests)

@@ -28,7 +28,7 @@ fi
 # The native evaluator against XGBoost's own in-place predict on the same model (Google Benchmark).
 evaluator_bench="${LATHE_EVALUATOR_BENCH:-$root/build-bench/bench/evaluator_bench}"
 if [[ -x "$evaluator_bench" ]]; then
-  "$evaluator_bench" "$BENCH_SERVING_DIR/model/model.xgb" --benchmark_min_time=1 --benchmark_color=false \
+  "$evaluator_bench" "$BENCH_SERVING_DIR/model/model.xgb" --benchmark_min_time=1 \
     | tee "$BENCH_SERVING_DIR/evaluator.txt"
 else
   echo "run.sh: $evaluator_bench not built (make bench builds it); skipping the evaluator benchmark" >&2
