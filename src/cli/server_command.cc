@@ -82,6 +82,7 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
   manager_options.alias_poll_ms = settings.alias_poll_ms;
   manager_options.state_file = layout.deployments();
   manager_options.shadow_log = layout.shadow_log();
+  manager_options.http_threads = http::ThreadCount(settings.threads);
   serving::DeploymentManager deployments(*model_source, metrics, manager_options);
   LATHE_RETURN_IF_ERROR(deployments.Start());
   append(serving::InferenceRoutes(deployments, metrics, {}));

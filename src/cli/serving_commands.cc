@@ -57,7 +57,9 @@ void AddBatchingOptions(CLI::App* command, serving::BatchingOptions& batching) {
   command->add_option("--max-queue-rows", batching.max_queue_rows, "Rows queued beyond this are refused with 503")
       ->check(CLI::Range(1, 10000000))
       ->capture_default_str();
-  command->add_option("--workers", batching.workers, "Predict calls in flight at once for the model")
+  command->add_option("--workers", batching.workers,
+                      "Predict calls in flight at once for the model (0: one per HTTP thread, or 1 for the XGBoost "
+                      "C API, which merges concurrent requests instead)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
 }
@@ -85,6 +87,7 @@ Status RunServe(const ServeSettings& settings) {
   serving::MetricsRegistry metrics;
   serving::ManagerOptions manager_options;
   manager_options.alias_poll_ms = settings.alias_poll_ms;
+  manager_options.http_threads = http::ThreadCount(settings.threads);
   serving::DeploymentManager manager(*source, metrics, manager_options);
   serving::DeploymentSpec spec;
   spec.name = settings.name.empty() ? DefaultName(uri) : settings.name;

@@ -74,7 +74,7 @@ class ServerImpl final : public HttpServer {
       : options_(options),
         router_(std::move(routes)),
         authenticator_(std::move(authenticator)),
-        threads_(options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
+        threads_(ThreadCount(options.threads)),
         contexts_(MakeContexts(threads_)),
         acceptor_(*contexts_[0]),
         signals_(*contexts_[0]) {}
@@ -453,6 +453,10 @@ void Session::Finish(bool close) {
 }
 
 }  // namespace
+
+int ThreadCount(int threads) {
+  return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptions& options, std::vector<Route> routes,
                                                        Authenticator authenticator) {

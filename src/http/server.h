@@ -43,6 +43,9 @@ class HttpServer {
   virtual void Shutdown() = 0;
 };
 
+// The number of threads a ServerOptions::threads value means (0: one per core).
+int ThreadCount(int threads);
+
 // The HTTP status and MLflow error_code string of a failure (the one place this mapping lives).
 int HttpStatusFor(ErrorCode code);
 const char* MlflowErrorCodeName(ErrorCode code);

@@ -97,6 +97,7 @@ Result<std::unique_ptr<Model>> LoadXgboostModel(const MlModel& manifest) {
   metadata.model_uuid = manifest.model_uuid;
   metadata.memory_bytes = predictor->memory_bytes();
   metadata.packs_numeric_columns = true;
+  metadata.concurrent_predicts = predictor->evaluator() != "xgboost-c-api";
   const auto features = static_cast<int64_t>(predictor->num_features());
   const Signature& signature = manifest.signature;
   if (signature.has_inputs) {

@@ -28,6 +28,9 @@ struct ModelMetadata {
   // For kColumns: Predict also takes the columns packed into one [N, C] tensor (see BindInputs),
   // which saves a tensor per column for models that work on a dense matrix.
   bool packs_numeric_columns = false;
+  // False when predict calls serialize inside the model (the XGBoost C API): the batcher then
+  // merges concurrent requests into one call rather than running calls side by side.
+  bool concurrent_predicts = true;
 };
 
 class Model {

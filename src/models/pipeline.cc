@@ -1065,6 +1065,7 @@ class Compiler {
     metadata.flavor = "lathe";
     metadata.input_mode = InputMode::kColumns;
     metadata.evaluator = out_.estimator ? std::string(out_.estimator->evaluator()) : std::string();
+    metadata.concurrent_predicts = metadata.evaluator != "xgboost-c-api";
     TensorSpec predictions{"predictions", DataType::kFp64, {-1}, "float64", true};
     const bool all_integers =
         out_.labels && std::all_of(out_.labels->numbers.begin(), out_.labels->numbers.end(),

@@ -181,7 +181,7 @@ Result<DeploymentSpec> DeploymentSpecFromJson(const json& body) {
     LATHE_RETURN_IF_ERROR(ReadUnsigned(*batching, "max_batch_size", 1, 65536, &spec.batching.max_batch_size));
     LATHE_RETURN_IF_ERROR(ReadUnsigned(*batching, "max_batch_delay_us", 0, 1000000, &spec.batching.max_batch_delay_us));
     LATHE_RETURN_IF_ERROR(ReadUnsigned(*batching, "max_queue_rows", 1, 10000000, &spec.batching.max_queue_rows));
-    LATHE_RETURN_IF_ERROR(ReadUnsigned(*batching, "workers", 1, 64, &spec.batching.workers));
+    LATHE_RETURN_IF_ERROR(ReadUnsigned(*batching, "workers", 0, 64, &spec.batching.workers));
   }
   if (auto canary = body.find("canary"); canary != body.end() && !canary->is_null()) {
     if (!canary->is_object()) return SpecError("'canary' must be an object {\"model_uri\", \"weight\"}");
@@ -312,7 +312,11 @@ Result<std::shared_ptr<ServedModel>> DeploymentManager::Load(const DeploymentSpe
   std::vector<models::Tensor> warm_outputs;
   auto warmed = served->model->Predict(WarmUpInputs(served->model->metadata()), &warm_outputs);
   if (!warmed.ok()) spdlog::debug("deployment {}: warm-up predict failed: {}", spec.name, warmed.message());
-  served->batcher = std::make_unique<DynamicBatcher>(served->model, spec.batching);
+  BatchingOptions batching = spec.batching;
+  if (batching.workers == 0) {
+    batching.workers = served->model->metadata().concurrent_predicts ? std::max(1, options_.http_threads) : 1;
+  }
+  served->batcher = std::make_unique<DynamicBatcher>(served->model, batching);
   served->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   served->last_used_ms = NowMillis();
   const Labels labels = {{"model", spec.name}, {"version", served->resolved.version}};
@@ -459,7 +463,8 @@ Result<json> DeploymentManager::Describe(const std::string& name) const {
                     {"input_mode", models::InputModeName(metadata.input_mode)},
                     {"memory_bytes", metadata.memory_bytes},
                     {"load_seconds", slot->load_seconds},
-                    {"queued_rows", slot->batcher->queued_rows()}};
+                    {"queued_rows", slot->batcher->queued_rows()},
+                    {"workers", slot->batcher->options().workers}};
   }
   out["loaded"] = std::move(loaded);
   if (!deployment.last_error.empty()) out["last_error"] = deployment.last_error;

@@ -59,6 +59,7 @@ struct ManagerOptions {
   int alias_poll_ms = 1000;
   std::filesystem::path state_file;  // where deployments persist (empty: not persisted)
   std::filesystem::path shadow_log;  // JSON lines of shadow outputs (empty: not recorded)
+  int http_threads = 1;              // the automatic worker count of a model (BatchingOptions::workers)
 };
 
 class DeploymentManager {

@@ -24,8 +24,16 @@ struct DynamicBatcher::Pending {
   std::condition_variable wake;
 };
 
+namespace {
+// The batcher itself needs a concrete worker count; the deployment resolves "automatic" (0) first.
+BatchingOptions WithWorkers(BatchingOptions options) {
+  options.workers = std::max<uint32_t>(1, options.workers);
+  return options;
+}
+}  // namespace
+
 DynamicBatcher::DynamicBatcher(std::shared_ptr<const models::Model> model, const BatchingOptions& options)
-    : model_(std::move(model)), options_(options) {}
+    : model_(std::move(model)), options_(WithWorkers(options)) {}
 
 uint32_t DynamicBatcher::queued_rows() const {
   std::lock_guard lock(mutex_);

@@ -18,7 +18,9 @@ struct BatchingOptions {
   uint32_t max_batch_size = 64;       // rows merged into one predict call
   uint32_t max_batch_delay_us = 0;    // how long a loaded batcher may wait to fill a batch (see below)
   uint32_t max_queue_rows = 4096;     // rows waiting beyond this are refused with kUnavailable (503)
-  uint32_t workers = 1;               // predict calls in flight at once for this model
+  // Predict calls in flight at once for this model; 0: automatic (one per HTTP thread, or 1 for a
+  // model whose calls serialize internally, which then gets its concurrent requests merged).
+  uint32_t workers = 0;
 };
 
 // What one merged predict looked like, for the batch-size histogram.
