@@ -224,23 +224,34 @@ Result<std::vector<Tensor>> BindColumns(const std::vector<TensorSpec>& specs, st
       for (size_t c = 0; c < specs.size(); ++c) request[c].name = specs[c].name;
     }
   }
+  // Clients usually send exactly the signature's columns in its order: then no lookup is needed.
+  bool in_spec_order = request.size() == specs.size();
+  for (size_t i = 0; in_spec_order && i < specs.size(); ++i) in_spec_order = request[i].name == specs[i].name;
   std::unordered_map<std::string_view, Tensor*> by_name;
-  for (auto& tensor : request) {
-    if (!by_name.emplace(tensor.name, &tensor).second) {
-      return Status::InvalidParameter(fmt::format("input '{}' is given twice", tensor.name));
+  if (!in_spec_order) {
+    for (auto& tensor : request) {
+      if (!by_name.emplace(tensor.name, &tensor).second) {
+        return Status::InvalidParameter(fmt::format("input '{}' is given twice", tensor.name));
+      }
     }
   }
   std::vector<Tensor> bound;
   bound.reserve(specs.size());
   std::vector<std::string_view> missing;
   int64_t rows = -1;
-  for (const auto& spec : specs) {
-    auto found = by_name.find(spec.name);
-    if (found == by_name.end()) {
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TensorSpec& spec = specs[i];
+    Tensor* found = nullptr;
+    if (in_spec_order) {
+      found = &request[i];
+    } else if (auto entry = by_name.find(spec.name); entry != by_name.end()) {
+      found = entry->second;
+    }
+    if (found == nullptr) {
       if (spec.required) missing.push_back(spec.name);
       continue;
     }
-    Tensor& column = *found->second;
+    Tensor& column = *found;
     if (column.shape.size() > 2 || (column.shape.size() == 2 && column.shape[1] != 1) || column.shape.empty()) {
       return Status::InvalidParameter(
           fmt::format("column '{}' must have shape [N] or [N, 1], got {}", spec.name, ShapeText(column.shape)));
