@@ -176,6 +176,16 @@ Result<json> ParseJsonBody(const ApiRequest& request) {
   return body;
 }
 
+// Deploys (or replaces) and answers with the deployment as loaded; the access log gets who did it.
+Result<ApiResponse> DeployAndDescribe(DeploymentManager& manager, const ApiRequest& request,
+                                      const DeploymentSpec& spec, bool replace) {
+  LATHE_RETURN_IF_ERROR(manager.Deploy(spec, replace));
+  spdlog::info("request_id={} actor={} {} {} from {}", request.request_id, request.actor,
+               replace ? "redeployed" : "deployed", spec.name, spec.model_uri);
+  LATHE_ASSIGN_OR_RETURN(auto described, manager.Describe(spec.name));
+  return ApiResponse::Json(DumpJson(json{{"deployment", described}}));
+}
+
 }  // namespace
 
 std::vector<Route> InferenceRoutes(DeploymentManager& manager, MetricsRegistry& metrics,
@@ -253,11 +263,7 @@ std::vector<Route> DeploymentRoutes(DeploymentManager& manager) {
   routes.push_back({"POST", "/api/lathe/deployments", [&manager](ApiRequest& request) -> Result<ApiResponse> {
                       LATHE_ASSIGN_OR_RETURN(auto body, ParseJsonBody(request));
                       LATHE_ASSIGN_OR_RETURN(auto spec, DeploymentSpecFromJson(body));
-                      LATHE_RETURN_IF_ERROR(manager.Deploy(spec, /*replace=*/false));
-                      spdlog::info("request_id={} actor={} deployed {} from {}", request.request_id, request.actor,
-                                   spec.name, spec.model_uri);
-                      LATHE_ASSIGN_OR_RETURN(auto described, manager.Describe(spec.name));
-                      return ApiResponse::Json(DumpJson(json{{"deployment", described}}));
+                      return DeployAndDescribe(manager, request, spec, /*replace=*/false);
                     }});
   auto name_of = [](const ApiRequest& request) -> Result<std::string> {
     if (request.path_suffix.empty() || request.path_suffix.find('/') != std::string::npos) {
@@ -282,11 +288,7 @@ std::vector<Route> DeploymentRoutes(DeploymentManager& manager) {
                         return Status::InvalidParameter(
                             fmt::format("the body names deployment '{}' but the path names '{}'", spec.name, name));
                       }
-                      LATHE_RETURN_IF_ERROR(manager.Deploy(spec, /*replace=*/true));
-                      spdlog::info("request_id={} actor={} redeployed {} from {}", request.request_id, request.actor,
-                                   spec.name, spec.model_uri);
-                      LATHE_ASSIGN_OR_RETURN(auto described, manager.Describe(name));
-                      return ApiResponse::Json(DumpJson(json{{"deployment", described}}));
+                      return DeployAndDescribe(manager, request, spec, /*replace=*/true);
                     },
                     true});
   routes.push_back({"DELETE", "/api/lathe/deployments/",
