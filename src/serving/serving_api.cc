@@ -1,7 +1,9 @@
 // Inference and deployment endpoints over the DeploymentManager.
 #include "serving/serving_api.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -63,6 +65,45 @@ json SpecsJson(const std::vector<models::TensorSpec>& specs, models::InputMode m
   return list;
 }
 
+// A request column of this name carries the caller's own prediction ids (one per row), unless the
+// model itself takes a column of that name.
+constexpr std::string_view kPredictionIdColumn = "prediction_id";
+
+Status TakePredictionIdColumn(const models::ModelMetadata& metadata, InferenceRequest& request) {
+  for (const auto& spec : metadata.inputs) {
+    if (spec.name == kPredictionIdColumn) return Status::Ok();
+  }
+  auto column = std::find_if(request.inputs.begin(), request.inputs.end(),
+                             [](const models::Tensor& tensor) { return tensor.name == kPredictionIdColumn; });
+  if (column == request.inputs.end()) return Status::Ok();
+  if (!request.prediction_ids.empty()) {
+    return Status::InvalidParameter("prediction ids are given twice: as prediction_ids and as a prediction_id column");
+  }
+  if (column->width() != 1) {
+    return Status::InvalidParameter("the prediction_id column must hold one id per row");
+  }
+  const size_t rows = column->element_count();
+  request.prediction_ids.reserve(rows);
+  for (size_t row = 0; row < rows; ++row) {
+    if (column->is_bytes()) {
+      if (column->is_null(row)) {
+        return Status::InvalidParameter(fmt::format("the prediction_id column is null at row {}", row));
+      }
+      request.prediction_ids.push_back(column->strings[row]);
+    } else {
+      const double value = column->numbers[row];
+      if (!std::isfinite(value) || value != std::floor(value)) {
+        return Status::InvalidParameter(fmt::format("the prediction_id column holds {} at row {}: ids are strings or "
+                                                    "integers",
+                                                    value, row));
+      }
+      request.prediction_ids.push_back(fmt::format("{:.0f}", value));
+    }
+  }
+  request.inputs.erase(column);
+  return Status::Ok();
+}
+
 class InferenceApi {
  public:
   InferenceApi(DeploymentManager& manager, MetricsRegistry& metrics, const ServingApiOptions& options)
@@ -117,6 +158,7 @@ class InferenceApi {
     LATHE_ASSIGN_OR_RETURN(auto served, manager_.Route(name, version, request.routing_key));
     *served_out = served;
     const auto& metadata = served->model->metadata();
+    LATHE_RETURN_IF_ERROR(TakePredictionIdColumn(metadata, request));
     LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs),
                                                         metadata.packs_numeric_columns));
     const auto rows = static_cast<size_t>(inputs[0].rows());

@@ -118,6 +118,11 @@ class StandaloneServeTest(unittest.TestCase):
             body["outputs"] = [{"name": "predictions"}]
             answer = requests.post(f"{server.url}/v2/models/b/infer", json=body, timeout=10).json()
             self.assertEqual(answer["parameters"]["prediction_ids"], ["order-1", "order-2"])
+            records = [dict(zip(COLUMNS, map(float, row)), prediction_id=f"order-{i}")
+                       for i, row in enumerate(np.nan_to_num(X[:3]))]
+            answer = requests.post(f"{server.url}/invocations", json={"dataframe_records": records}, timeout=10).json()
+            self.assertEqual(answer["prediction_ids"], ["order-0", "order-1", "order-2"])
+            assert_close(self, answer["predictions"], booster.predict(xgb.DMatrix(np.nan_to_num(X[:3]))))
             body["outputs"] = [{"name": "nope"}]
             response = requests.post(f"{server.url}/v2/models/b/infer", json=body, timeout=10)
             self.assertEqual(response.status_code, 400)
