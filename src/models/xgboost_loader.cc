@@ -4,8 +4,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <mutex>
 #include <optional>
 #include <tuple>
