@@ -167,7 +167,7 @@ Status RunGc(const GcSettings& settings) {
 
 void AddServerCommand(CLI::App& app, Action& action) {
   auto settings = std::make_shared<ServerSettings>();
-  auto* command = app.add_subcommand("server", "Run the tracking, registry and artifact server.");
+  auto* command = app.add_subcommand("server", "Run the tracking, registry and artifact server, with model deployments (see `lathe deploy`).");
   command->add_option("--host", settings->host, "Address to listen on")->envname("LATHE_HOST")->capture_default_str();
   command->add_option("--port", settings->port, "Port to listen on (0 picks a free one)")
       ->envname("LATHE_PORT")

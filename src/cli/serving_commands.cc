@@ -60,7 +60,7 @@ void AddBatchingOptions(CLI::App* command, serving::BatchingOptions& batching) {
   command->add_option("--workers", batching.workers,
                       "Predict calls in flight at once for the model (0: one per HTTP thread, or 1 for the XGBoost "
                       "C API, which merges concurrent requests instead)")
-      ->check(CLI::Range(1, 64))
+      ->check(CLI::Range(0, 64))
       ->capture_default_str();
 }
 
