@@ -363,8 +363,8 @@ void AddServingCommands(CLI::App& app, Action& action) {
   {
     auto settings = std::make_shared<DeploySettings>();
     auto* deploy = app.add_subcommand("deploy", "Deploy a model on a running `lathe server` (or replace a deployment).");
-    deploy->add_option("uri", settings->uri, "models:/<name>@<alias> (follows the alias), models:/<name>/<version>, "
-                                             "runs:/<run id>/<path> or a directory on the server")
+    deploy->add_option("uri", settings->uri, "models:/<name>@<alias> (follows the alias), models:/<name>/<version> "
+                                             "or runs:/<run id>/<path>")
         ->required();
     deploy->add_option("--name", settings->name, "Deployment name (default: the registered model's)");
     deploy->add_option("--tracking-uri", settings->tracking_uri, "The Lathe server (env LATHE_TRACKING_URI)")

@@ -46,7 +46,11 @@ class StoreModelSource final : public ModelSource {
   Result<ResolvedModel> Resolve(const ModelUri& uri) override {
     switch (uri.kind) {
       case ModelUri::Kind::kPath:
-        return PathModelSource::ResolvePath(uri);
+        // Any API client may deploy: a path would let it load any directory the server can read.
+        return Status::InvalidParameter(fmt::format(
+            "'{}' is a local path; deployments in lathe server take runs:/<run id>/<path>, models:/<name>/<version> "
+            "or models:/<name>@<alias> (log the package first: lathe models log)",
+            uri.text));
       case ModelUri::Kind::kRun: {
         LATHE_ASSIGN_OR_RETURN(auto run, store_.GetRun(uri.run_id));
         LATHE_ASSIGN_OR_RETURN(auto directory, LocalDirectory(run.info.artifact_uri, uri.path));

@@ -61,7 +61,8 @@ class ModelSource {
 // Local paths only: registry and run URIs are refused with a message saying what to use instead.
 std::unique_ptr<ModelSource> MakePathModelSource();
 
-// Inside `lathe server`: resolves through the store and the server's own artifact directory.
+// Inside `lathe server`: resolves runs:/ and models:/ URIs through the store and the server's own
+// artifact directory. Local paths are refused: any API client can deploy.
 std::unique_ptr<ModelSource> MakeStoreModelSource(storage::Store& store, const artifacts::LocalArtifactStore& artifacts);
 
 }  // namespace lathe::serving

@@ -397,6 +397,7 @@ class RegistryDeploymentTest(unittest.TestCase):
             ({"name": "x", "model_uri": f"models:/churn/{v1}", "batching": {"max_batch_size": 0}}, "max_batch_size"),
             ({"name": "x", "model_uri": f"models:/churn/{v1}", "canary": {"model_uri": "models:/churn/1"}}, "weight"),
             ({"name": "x", "model_uri": f"models:/churn/{v1}", "colour": "red"}, "unknown field 'colour'"),
+            ({"name": "x", "model_uri": self.tmp}, "is a local path"),
         ]
         for spec, fragment in cases:
             with self.subTest(spec=spec):
