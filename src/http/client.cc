@@ -53,7 +53,7 @@ Result<ClientResponse> SendRequest(const std::string& base_url, const std::strin
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     return ClientResponse{static_cast<int>(response.result_int()), std::string(response[bhttp::field::content_type]),
-                          std::move(response.body())};
+                          std::move(response.body()), std::string(response[bhttp::field::retry_after])};
   } catch (const std::exception& error) {
     return Status::Unavailable(fmt::format("cannot reach {}: {}", base_url, error.what()));
   }

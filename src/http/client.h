@@ -11,6 +11,7 @@ struct ClientResponse {
   int status = 0;
   std::string content_type;
   std::string body;
+  std::string retry_after;  // the Retry-After header of a 503, when the server sent one
 };
 
 // `base_url` is http://host[:port][/prefix]; `target` is the path and query appended to it.

@@ -25,6 +25,9 @@ class ServerTest : public ::testing::Test {
     routes.push_back({"GET", "/missing", [](ApiRequest&) -> Result<ApiResponse> {
                         return Status::NotFound("no such thing");
                       }});
+    routes.push_back({"GET", "/busy", [](ApiRequest&) -> Result<ApiResponse> {
+                        return Status::Unavailable("the queue is full");
+                      }});
     routes.push_back({"GET", "/throws", [](ApiRequest&) -> Result<ApiResponse> {
                         throw std::runtime_error("bug");
                       }});
@@ -80,6 +83,16 @@ TEST_F(ServerTest, ErrorsAreMlflowShaped) {
   auto too_big = SendRequest(base_, "POST", "/echo", std::string(4096, 'x'));
   EXPECT_EQ(too_big->status, 413);
   EXPECT_NE(too_big->body.find("1024"), std::string::npos);
+}
+
+TEST_F(ServerTest, OverloadIsA503WithRetryAfter) {
+  auto busy = SendRequest(base_, "GET", "/busy");
+  ASSERT_TRUE(busy.ok());
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->retry_after, "1");
+  EXPECT_EQ(nlohmann::json::parse(busy->body)["error_code"], "TEMPORARILY_UNAVAILABLE");
+  auto fine = SendRequest(base_, "POST", "/echo", "{}");
+  EXPECT_TRUE(fine->retry_after.empty());
 }
 
 TEST_F(ServerTest, AHandlerThatThrowsCostsOneRequest) {
