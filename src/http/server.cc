@@ -362,7 +362,7 @@ void Session::Handle(const Route* route, std::string suffix, bhttp::request_head
   request.method = head_ ? "GET" : std::string(header.method_string());
   std::string_view target = header.target();
   auto question = target.find('?');
-  request.path = DecodePercent(target.substr(0, question), false);
+  request.path = path_;  // decoded once, when the header arrived
   if (question != std::string_view::npos) request.query = ParseQueryString(target.substr(question + 1));
   request.content_type = std::string(header[bhttp::field::content_type]);
   request.body = std::move(body);
