@@ -146,8 +146,7 @@ class RemoteModelSource final : public serving::ModelSource {
         LATHE_RETURN_IF_ERROR(Download(remote, local_dir / name));
         continue;
       }
-      std::string target = std::string(kArtifacts) + "/";
-      for (char c : remote) target += c == '/' ? std::string("/") : http::EncodePercent(std::string(1, c), false);
+      const std::string target = std::string(kArtifacts) + "/" + http::EncodePercent(remote, /*keep_slash=*/true);
       LATHE_ASSIGN_OR_RETURN(auto response, http::SendRequest(tracking_uri_, "GET", target));
       if (response.status != 200) {
         return Status::NotFound(fmt::format("cannot download {}: the server answered {}", remote, response.status));
