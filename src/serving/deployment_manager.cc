@@ -496,7 +496,8 @@ Result<std::string> DeploymentManager::DefaultDeployment() const {
 }
 
 Result<std::shared_ptr<ServedModel>> DeploymentManager::Route(const std::string& name, const std::string& version,
-                                                              const std::string& routing_key) {
+                                                              const std::string& routing_key,
+                                                              std::shared_ptr<ServedModel>* shadow) {
   std::shared_ptr<Deployment> deployment;
   {
     std::lock_guard lock(mutex_);
@@ -508,6 +509,10 @@ Result<std::shared_ptr<ServedModel>> DeploymentManager::Route(const std::string&
                                           names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
     }
     deployment = found->second;
+  }
+  if (shadow != nullptr && !deployment->spec.shadow_uri.empty()) {
+    auto loaded = EnsureLoaded(*deployment, "shadow");  // a shadow that fails to load never fails a request
+    if (loaded.ok()) *shadow = *loaded;
   }
   std::string role = "primary";
   const bool has_canary = !deployment->spec.canary_uri.empty();
@@ -541,18 +546,6 @@ Result<std::shared_ptr<ServedModel>> DeploymentManager::Route(const std::string&
   LATHE_ASSIGN_OR_RETURN(auto served, EnsureLoaded(*deployment, role));
   served->last_used_ms.store(NowMillis(), std::memory_order_relaxed);
   return served;
-}
-
-std::shared_ptr<ServedModel> DeploymentManager::Shadow(const std::string& name) {
-  std::shared_ptr<Deployment> deployment;
-  {
-    std::lock_guard lock(mutex_);
-    auto found = deployments_.find(name);
-    if (found == deployments_.end() || found->second->spec.shadow_uri.empty()) return nullptr;
-    deployment = found->second;
-  }
-  auto shadow = EnsureLoaded(*deployment, "shadow");
-  return shadow.ok() ? *shadow : nullptr;
 }
 
 void DeploymentManager::RecordShadow(std::shared_ptr<ServedModel> shadow, std::vector<models::Tensor> inputs,

@@ -88,11 +88,11 @@ class DeploymentManager {
 
   // The model that serves a request to `name`: with `version`, exactly that version (primary or
   // canary); otherwise primary or canary by weight, sticky for a non-empty `routing_key`.
-  // Loads a lazy or evicted model first.
+  // Loads a lazy or evicted model first. With `shadow`, also sets it to the deployment's shadow
+  // model when it has one that loads (nullptr otherwise).
   Result<std::shared_ptr<ServedModel>> Route(const std::string& name, const std::string& version,
-                                             const std::string& routing_key);
-  // The shadow of `name`, when it has one and it is loaded (shadows load in the background).
-  std::shared_ptr<ServedModel> Shadow(const std::string& name);
+                                             const std::string& routing_key,
+                                             std::shared_ptr<ServedModel>* shadow = nullptr);
   // Records a shadow's outputs (JSON lines) in the background; drops and counts when too far behind.
   void RecordShadow(std::shared_ptr<ServedModel> shadow, std::vector<models::Tensor> inputs,
                     std::vector<std::string> prediction_ids);

@@ -155,7 +155,8 @@ class InferenceApi {
                                            : DecodeMlflowRequest(http.content_type, http.body, options_.limits);
     if (!decoded.ok()) return decoded.status();
     InferenceRequest& request = *decoded;
-    LATHE_ASSIGN_OR_RETURN(auto served, manager_.Route(name, version, request.routing_key));
+    std::shared_ptr<ServedModel> shadow;
+    LATHE_ASSIGN_OR_RETURN(auto served, manager_.Route(name, version, request.routing_key, &shadow));
     *served_out = served;
     const auto& metadata = served->model->metadata();
     LATHE_RETURN_IF_ERROR(TakePredictionIdColumn(metadata, request));
@@ -177,7 +178,7 @@ class InferenceApi {
       response.prediction_ids.reserve(rows);
       for (size_t row = 0; row < rows; ++row) response.prediction_ids.push_back(fmt::format("{}-{}", http.request_id, row));
     }
-    if (auto shadow = manager_.Shadow(name)) manager_.RecordShadow(std::move(shadow), inputs, response.prediction_ids);
+    if (shadow) manager_.RecordShadow(std::move(shadow), inputs, response.prediction_ids);
 
     std::vector<models::Tensor> outputs;
     LATHE_RETURN_IF_ERROR(served->batcher->Predict(std::move(inputs), &outputs, [&](const BatchObservation& batch) {
