@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import re
+import time
 import unittest
 
 import requests
@@ -120,6 +121,8 @@ class ApiCasesTest(unittest.TestCase):
         with LatheServer() as server, requests.Session() as session:
             variables = {}
             for index, raw_step in enumerate(steps):
+                # Steps whose order shows in timestamps (millisecond resolution) wait a little first.
+                time.sleep(raw_step.get("wait_ms", 0) / 1000)
                 step = substitute({k: v for k, v in raw_step.items() if k != "repeat"}, variables)
                 label = f"{os.path.basename(path)} step {index} ({step.get('name', step['path'])})"
                 kwargs = {"headers": step.get("headers", {}), "timeout": 60}
