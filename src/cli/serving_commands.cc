@@ -298,20 +298,29 @@ void AddServingCommands(CLI::App& app, Action& action) {
                       "A package directory, runs:/<run id>/<path>, models:/<name>/<version> or models:/<name>@<alias>")
         ->required();
     serve->add_option("--name", settings->name, "Name in URLs (default: the registered model's or the directory's)");
-    serve->add_option("--host", settings->host, "Address to listen on")->capture_default_str();
-    serve->add_option("--port", settings->port, "Port to listen on (0 picks a free one)")->capture_default_str();
+    serve->add_option("--host", settings->host, "Address to listen on")->envname("LATHE_SERVE_HOST")->capture_default_str();
+    serve->add_option("--port", settings->port, "Port to listen on (0 picks a free one)")
+        ->envname("LATHE_SERVE_PORT")
+        ->capture_default_str();
     serve->add_option("--tracking-uri", settings->tracking_uri,
                       "Server that resolves runs:/ and models:/ URIs (env LATHE_TRACKING_URI)")
         ->capture_default_str();
-    serve->add_option("--cache-dir", settings->cache_dir, "Where downloaded models are kept")->capture_default_str();
+    serve->add_option("--cache-dir", settings->cache_dir, "Where downloaded models are kept")
+        ->envname("LATHE_MODEL_CACHE_DIR")
+        ->capture_default_str();
     serve->add_option("--threads", settings->threads, "HTTP worker threads (0: one per core)")
+        ->envname("LATHE_THREADS")
         ->check(CLI::Range(0, 1024))
         ->capture_default_str();
-    serve->add_option("--max-body-bytes", settings->max_body_bytes, "Largest request body")->capture_default_str();
+    serve->add_option("--max-body-bytes", settings->max_body_bytes, "Largest request body")
+        ->envname("LATHE_MAX_BODY_BYTES")
+        ->capture_default_str();
     serve->add_option("--alias-poll-ms", settings->alias_poll_ms, "How often a models:/name@alias URI is re-checked")
+        ->envname("LATHE_ALIAS_POLL_MS")
         ->check(CLI::Range(50, 3600000))
         ->capture_default_str();
     serve->add_option("--log-level", settings->log_level, "trace, debug, info, warn, error or off")
+        ->envname("LATHE_LOG_LEVEL")
         ->capture_default_str();
     AddBatchingOptions(serve, settings->batching);
     serve->callback([&action, settings] { action = [settings] { return RunServe(*settings); }; });
