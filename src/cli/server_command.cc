@@ -86,7 +86,10 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
   serving::DeploymentManager deployments(*model_source, metrics, manager_options);
   LATHE_RETURN_IF_ERROR(deployments.Start());
   append(serving::InferenceRoutes(deployments, metrics, {}));
-  append(serving::DeploymentRoutes(deployments));
+  append(serving::DeploymentRoutes(
+      deployments, [&store](const ApiRequest& request, const std::string& action, const std::string& name) {
+        return store->RecordAudit({request.actor, request.request_id, action}, "deployment", name);
+      }));
   routes.push_back({"GET", "/health", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text("OK"); }});
   routes.push_back({"GET", "/version", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text(kVersion); }});
 

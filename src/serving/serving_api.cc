@@ -219,12 +219,13 @@ Result<json> ParseJsonBody(const ApiRequest& request) {
   return body;
 }
 
-// Deploys (or replaces) and answers with the deployment as loaded; the access log gets who did it.
-Result<ApiResponse> DeployAndDescribe(DeploymentManager& manager, const ApiRequest& request,
-                                      const DeploymentSpec& spec, bool replace) {
+// Deploys (or replaces), records who did it, and answers with the deployment as loaded.
+Result<ApiResponse> DeployAndDescribe(DeploymentManager& manager, const DeploymentAudit& audit,
+                                      const ApiRequest& request, const DeploymentSpec& spec, bool replace) {
   LATHE_RETURN_IF_ERROR(manager.Deploy(spec, replace));
   spdlog::info("request_id={} actor={} {} {} from {}", request.request_id, request.actor,
                replace ? "redeployed" : "deployed", spec.name, spec.model_uri);
+  LATHE_RETURN_IF_ERROR(audit(request, replace ? "deployments/update" : "deployments/create", spec.name));
   LATHE_ASSIGN_OR_RETURN(auto described, manager.Describe(spec.name));
   return ApiResponse::Json(DumpJson(json{{"deployment", described}}));
 }
@@ -298,15 +299,15 @@ std::vector<Route> InferenceRoutes(DeploymentManager& manager, MetricsRegistry& 
   return routes;
 }
 
-std::vector<Route> DeploymentRoutes(DeploymentManager& manager) {
+std::vector<Route> DeploymentRoutes(DeploymentManager& manager, DeploymentAudit audit) {
   std::vector<Route> routes;
   routes.push_back({"GET", "/api/lathe/deployments", [&manager](ApiRequest&) -> Result<ApiResponse> {
                       return ApiResponse::Json(DumpJson(json{{"deployments", manager.DescribeAll()}}));
                     }});
-  routes.push_back({"POST", "/api/lathe/deployments", [&manager](ApiRequest& request) -> Result<ApiResponse> {
+  routes.push_back({"POST", "/api/lathe/deployments", [&manager, audit](ApiRequest& request) -> Result<ApiResponse> {
                       LATHE_ASSIGN_OR_RETURN(auto body, ParseJsonBody(request));
                       LATHE_ASSIGN_OR_RETURN(auto spec, DeploymentSpecFromJson(body));
-                      return DeployAndDescribe(manager, request, spec, /*replace=*/false);
+                      return DeployAndDescribe(manager, audit, request, spec, /*replace=*/false);
                     }});
   auto name_of = [](const ApiRequest& request) -> Result<std::string> {
     if (request.path_suffix.empty() || request.path_suffix.find('/') != std::string::npos) {
@@ -322,7 +323,7 @@ std::vector<Route> DeploymentRoutes(DeploymentManager& manager) {
                     },
                     true});
   routes.push_back({"PUT", "/api/lathe/deployments/",
-                    [&manager, name_of](ApiRequest& request) -> Result<ApiResponse> {
+                    [&manager, name_of, audit](ApiRequest& request) -> Result<ApiResponse> {
                       LATHE_ASSIGN_OR_RETURN(auto name, name_of(request));
                       LATHE_ASSIGN_OR_RETURN(auto body, ParseJsonBody(request));
                       if (body.is_object() && !body.contains("name")) body["name"] = name;
@@ -331,14 +332,15 @@ std::vector<Route> DeploymentRoutes(DeploymentManager& manager) {
                         return Status::InvalidParameter(
                             fmt::format("the body names deployment '{}' but the path names '{}'", spec.name, name));
                       }
-                      return DeployAndDescribe(manager, request, spec, /*replace=*/true);
+                      return DeployAndDescribe(manager, audit, request, spec, /*replace=*/true);
                     },
                     true});
   routes.push_back({"DELETE", "/api/lathe/deployments/",
-                    [&manager, name_of](ApiRequest& request) -> Result<ApiResponse> {
+                    [&manager, name_of, audit](ApiRequest& request) -> Result<ApiResponse> {
                       LATHE_ASSIGN_OR_RETURN(auto name, name_of(request));
                       LATHE_RETURN_IF_ERROR(manager.Undeploy(name));
                       spdlog::info("request_id={} actor={} undeployed {}", request.request_id, request.actor, name);
+                      LATHE_RETURN_IF_ERROR(audit(request, "deployments/delete", name));
                       return ApiResponse::Json("{}");
                     },
                     true});

@@ -2,6 +2,8 @@
 // metrics, and the deployment admin API. Adapts ApiRequest to the DeploymentManager.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "core/api.h"
@@ -21,7 +23,12 @@ struct ServingApiOptions {
 std::vector<Route> InferenceRoutes(DeploymentManager& manager, MetricsRegistry& metrics,
                                    const ServingApiOptions& options);
 
+// Records a change to a deployment (action "deployments/create", "deployments/update" or
+// "deployments/delete") by the request's actor in the audit log.
+using DeploymentAudit = std::function<Status(const ApiRequest& request, const std::string& action,
+                                             const std::string& deployment)>;
+
 // /api/lathe/deployments: list, create, describe, replace and delete deployments.
-std::vector<Route> DeploymentRoutes(DeploymentManager& manager);
+std::vector<Route> DeploymentRoutes(DeploymentManager& manager, DeploymentAudit audit);
 
 }  // namespace lathe::serving

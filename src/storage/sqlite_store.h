@@ -99,6 +99,8 @@ class SqliteStore final : public Store {
 
   // --- governance and housekeeping (sqlite_store.cc)
   Result<std::vector<AuditEntry>> QueryAudit(const AuditQuery& query) override;
+  Status RecordAudit(const WriteContext& context, const std::string& object_type,
+                     const std::string& object_id) override;
   Result<PurgeReport> PurgeDeleted(const WriteContext& context, int64_t deleted_before, bool dry_run) override;
 
  private:

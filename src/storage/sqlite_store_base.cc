@@ -128,6 +128,11 @@ Result<std::vector<Tag>> LoadTags(SqliteConnection& db, std::string_view sql, co
   return tags;
 }
 
+Status SqliteStore::RecordAudit(const WriteContext& context, const std::string& object_type,
+                                const std::string& object_id) {
+  return Write(context, [&](WriteTx& tx) { return tx.Audit(object_type, object_id); });
+}
+
 Result<std::vector<AuditEntry>> SqliteStore::QueryAudit(const AuditQuery& query) {
   return Read<std::vector<AuditEntry>>([&](SqliteConnection& db) -> Result<std::vector<AuditEntry>> {
     LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare(

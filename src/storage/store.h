@@ -262,6 +262,9 @@ class Store {
 
   // Governance and housekeeping.
   virtual Result<std::vector<AuditEntry>> QueryAudit(const AuditQuery& query) = 0;
+  // Records a write that lives outside the store (a deployment, say) in the audit log.
+  virtual Status RecordAudit(const WriteContext& context, const std::string& object_type,
+                             const std::string& object_id) = 0;
   // Purges runs and experiments deleted at or before `deleted_before` (ms). Runs that a model
   // version references (by run_id) are kept and reported. `dry_run` reports without deleting.
   virtual Result<PurgeReport> PurgeDeleted(const WriteContext& context, int64_t deleted_before, bool dry_run) = 0;

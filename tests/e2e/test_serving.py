@@ -413,6 +413,9 @@ class RegistryDeploymentTest(unittest.TestCase):
         self.assertEqual(self.predictions()[0], v1)
         self.assertEqual(requests.delete(f"{self.server.url}/api/lathe/deployments/other", timeout=10).status_code, 200)
         self.assertEqual(requests.delete(f"{self.server.url}/api/lathe/deployments/other", timeout=10).status_code, 404)
+        audit = requests.get(f"{self.server.url}/api/lathe/audit", params={"object_id": "other"}, timeout=10).json()
+        self.assertEqual([(e["action"], e["object_type"]) for e in audit["entries"]],
+                         [("deployments/delete", "deployment"), ("deployments/create", "deployment")])
 
     def test_models_log_uploads_and_registers_a_package(self):
         directory = os.path.join(self.tmp, "model-1")
