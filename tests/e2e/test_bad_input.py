@@ -2,6 +2,7 @@
 
 import os
 import socket
+import sqlite3
 import unittest
 
 import requests
@@ -522,6 +523,41 @@ class BadInputTest(unittest.TestCase):
         parent = os.path.dirname(self.server.data_dir)
         self.assertFalse(os.path.exists(os.path.join(parent, "x")))
         self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "x")))
+
+    def test_good_subpaths_list_when_a_run_artifacts_are_the_artifact_root(self):
+        # A run whose artifact URI is the store's root (`mlflow-artifacts:`, or a file: URI of the
+        # root, as a database shared with another server may hold) has the store-relative root "":
+        # its subdirectories must list as "<sub>", not be refused as the absolute path "/<sub>".
+        # No API call creates such a run, so the URIs are written into the stopped server's database.
+        with LatheServer() as server:
+            runs = [server.api("POST", "runs/create", {"experiment_id": "0"})[1]["run"]["info"]["run_id"]
+                    for _ in range(2)]
+            root = os.path.join(server.data_dir, "artifacts")
+            uris = {runs[0]: "mlflow-artifacts:", runs[1]: "file://" + root}
+            server.stop()
+            with sqlite3.connect(os.path.join(server.data_dir, "lathe.db")) as db:
+                db.executemany("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
+                               [(uri, run) for run, uri in uris.items()])
+            db.close()
+            server.start()
+            upload = requests.put(server.url + "/api/2.0/mlflow-artifacts/artifacts/top/sub/model.bin",
+                                  data=b"12345", timeout=30)
+            self.assertEqual(upload.status_code, 200, upload.text)
+            for run, uri in uris.items():
+                with self.subTest(artifact_uri=uri):
+                    status, body = server.api("GET", "artifacts/list", params={"run_id": run, "path": "top/sub"})
+                    self.assertEqual(status, 200, body)
+                    self.assertEqual(body, {"root_uri": uri, "files": [
+                        {"path": "top/sub/model.bin", "is_dir": False, "file_size": 5}]})
+                    status, body = server.api("GET", "artifacts/list", params={"run_id": run, "path": "top"})
+                    self.assertEqual(status, 200, body)
+                    self.assertEqual(body["files"], [{"path": "top/sub", "is_dir": True}])
+                    status, body = server.api("GET", "artifacts/list", params={"run_id": run})
+                    self.assertEqual(status, 200, body)
+                    self.assertIn({"path": "top", "is_dir": True}, body["files"])
+                    status, body = server.api("GET", "artifacts/list", params={"run_id": run, "path": "../top"})
+                    self.assertEqual(status, 400, body)
+                    self.assertIn("Invalid path", body["message"])
 
     def test_staging_dir_is_not_an_artifact(self):
         # Uploads are staged in <data>/uploads, beside the artifact root and not inside it: no artifact
