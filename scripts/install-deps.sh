@@ -11,7 +11,7 @@ duckdb_bindings_version="1.4.4-r.4"
 apt_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  libsimdjson-dev libyaml-cpp-dev libxgboost-dev
+  libsimdjson-dev libyaml-cpp-dev libxgboost-dev libhiredis-dev redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-requests python3-numpy python3-xgboost python3-sklearn
   python3-fastapi python3-uvicorn gunicorn python3-uvloop python3-httptools python3-yaml python3-pandas

@@ -31,7 +31,4 @@ void PrintTable(const std::vector<std::string>& headers, const std::vector<std::
 // YAML config file (`--config`, $LATHE_CONFIG, or ./lathe.yaml when present): flags > env > file.
 Status ApplyConfigFile(CLI::App& command, const std::string& explicit_path);
 
-// "30d", "12h", "15m", "45s", "0" -> milliseconds.
-Result<int64_t> ParseDuration(const std::string& text);
-
 }  // namespace lathe::cli

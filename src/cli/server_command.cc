@@ -10,6 +10,7 @@
 #include "artifacts/artifacts_api.h"
 #include "cli/commands.h"
 #include "core/clock.h"
+#include "core/duration.h"
 #include "core/logging.h"
 #include "core/version.h"
 #include "http/server.h"

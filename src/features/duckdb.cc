@@ -1,0 +1,205 @@
+#include "features/duckdb.h"
+
+#include <duckdb.h>
+#include <fmt/format.h>
+
+namespace lathe::features {
+
+struct DuckDb::Handles {
+  duckdb_database database = nullptr;
+  duckdb_connection connection = nullptr;
+  ~Handles() {
+    if (connection) duckdb_disconnect(&connection);
+    if (database) duckdb_close(&database);
+  }
+};
+
+namespace {
+
+// Owns a duckdb_result.
+struct ResultHandle {
+  duckdb_result result{};
+  bool valid = false;
+  ~ResultHandle() {
+    if (valid) duckdb_destroy_result(&result);
+  }
+};
+
+Status RunQuery(duckdb_connection connection, std::string_view sql, ResultHandle& out) {
+  std::string text(sql);
+  duckdb_state state = duckdb_query(connection, text.c_str(), &out.result);
+  out.valid = true;
+  if (state != DuckDBSuccess) {
+    const char* error = duckdb_result_error(&out.result);
+    return Status::InvalidParameter(error ? error : "DuckDB query failed");
+  }
+  return Status::Ok();
+}
+
+const char* TypeName(duckdb_type type) {
+  switch (type) {
+    case DUCKDB_TYPE_BOOLEAN: return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT: return "TINYINT";
+    case DUCKDB_TYPE_SMALLINT: return "SMALLINT";
+    case DUCKDB_TYPE_INTEGER: return "INTEGER";
+    case DUCKDB_TYPE_BIGINT: return "BIGINT";
+    case DUCKDB_TYPE_UTINYINT: return "UTINYINT";
+    case DUCKDB_TYPE_USMALLINT: return "USMALLINT";
+    case DUCKDB_TYPE_UINTEGER: return "UINTEGER";
+    case DUCKDB_TYPE_UBIGINT: return "UBIGINT";
+    case DUCKDB_TYPE_FLOAT: return "FLOAT";
+    case DUCKDB_TYPE_DOUBLE: return "DOUBLE";
+    case DUCKDB_TYPE_VARCHAR: return "VARCHAR";
+    case DUCKDB_TYPE_DATE: return "DATE";
+    case DUCKDB_TYPE_TIMESTAMP: return "TIMESTAMP";
+    case DUCKDB_TYPE_TIMESTAMP_TZ: return "TIMESTAMP WITH TIME ZONE";
+    case DUCKDB_TYPE_DECIMAL: return "DECIMAL";
+    case DUCKDB_TYPE_HUGEINT: return "HUGEINT";
+    default: return "OTHER";
+  }
+}
+
+// Reads row `row` of a vector of `type` into a Cell.
+Status ReadCell(duckdb_type type, void* data, uint64_t* validity, idx_t row, Cell& cell) {
+  if (validity && !duckdb_validity_row_is_valid(validity, row)) {
+    cell = std::monostate{};
+    return Status::Ok();
+  }
+  switch (type) {
+    case DUCKDB_TYPE_BOOLEAN: cell = static_cast<bool*>(data)[row]; break;
+    case DUCKDB_TYPE_TINYINT: cell = static_cast<int64_t>(static_cast<int8_t*>(data)[row]); break;
+    case DUCKDB_TYPE_SMALLINT: cell = static_cast<int64_t>(static_cast<int16_t*>(data)[row]); break;
+    case DUCKDB_TYPE_INTEGER: cell = static_cast<int64_t>(static_cast<int32_t*>(data)[row]); break;
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_TIMESTAMP:
+    case DUCKDB_TYPE_TIMESTAMP_TZ: cell = static_cast<int64_t*>(data)[row]; break;
+    case DUCKDB_TYPE_UTINYINT: cell = static_cast<int64_t>(static_cast<uint8_t*>(data)[row]); break;
+    case DUCKDB_TYPE_USMALLINT: cell = static_cast<int64_t>(static_cast<uint16_t*>(data)[row]); break;
+    case DUCKDB_TYPE_UINTEGER: cell = static_cast<int64_t>(static_cast<uint32_t*>(data)[row]); break;
+    case DUCKDB_TYPE_DATE: cell = static_cast<int64_t>(static_cast<int32_t*>(data)[row]); break;
+    case DUCKDB_TYPE_FLOAT: cell = static_cast<double>(static_cast<float*>(data)[row]); break;
+    case DUCKDB_TYPE_DOUBLE: cell = static_cast<double*>(data)[row]; break;
+    case DUCKDB_TYPE_VARCHAR: {
+      auto* string = &static_cast<duckdb_string_t*>(data)[row];
+      cell = std::string(duckdb_string_t_data(string), duckdb_string_t_length(*string));
+      break;
+    }
+    default:
+      return Status::Internal(fmt::format("cannot read a DuckDB {} value: cast it in SQL", TypeName(type)));
+  }
+  return Status::Ok();
+}
+
+Status ReadChunks(duckdb_result& result, const std::function<Status(const std::vector<Cell>&)>& on_row) {
+  idx_t column_count = duckdb_column_count(&result);
+  std::vector<duckdb_type> types(column_count);
+  for (idx_t c = 0; c < column_count; ++c) types[c] = duckdb_column_type(&result, c);
+  std::vector<Cell> row(column_count);
+  while (true) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
+    if (!chunk) break;
+    idx_t size = duckdb_data_chunk_get_size(chunk);
+    std::vector<void*> data(column_count);
+    std::vector<uint64_t*> validity(column_count);
+    for (idx_t c = 0; c < column_count; ++c) {
+      duckdb_vector vector = duckdb_data_chunk_get_vector(chunk, c);
+      data[c] = duckdb_vector_get_data(vector);
+      validity[c] = duckdb_vector_get_validity(vector);
+    }
+    Status status;
+    for (idx_t r = 0; r < size && status.ok(); ++r) {
+      for (idx_t c = 0; c < column_count && status.ok(); ++c) {
+        status = ReadCell(types[c], data[c], validity[c], r, row[c]);
+      }
+      if (status.ok()) status = on_row(row);
+    }
+    duckdb_destroy_data_chunk(&chunk);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+DuckDb::DuckDb(std::unique_ptr<Handles> handles) : handles_(std::move(handles)) {}
+DuckDb::~DuckDb() = default;
+
+Result<std::unique_ptr<DuckDb>> DuckDb::Open(const DuckDbOptions& options) {
+  auto handles = std::make_unique<Handles>();
+  duckdb_config config;
+  if (duckdb_create_config(&config) != DuckDBSuccess) return Status::Internal("cannot create a DuckDB config");
+  // Nothing outside the feature store's own SQL may install or load code from the network.
+  duckdb_set_config(config, "autoinstall_known_extensions", "false");
+  duckdb_set_config(config, "autoload_known_extensions", "false");
+  if (options.threads > 0) duckdb_set_config(config, "threads", std::to_string(options.threads).c_str());
+  if (!options.memory_limit.empty()) duckdb_set_config(config, "memory_limit", options.memory_limit.c_str());
+  if (!options.temp_directory.empty()) duckdb_set_config(config, "temp_directory", options.temp_directory.c_str());
+  char* error = nullptr;
+  duckdb_state state = duckdb_open_ext(nullptr, &handles->database, config, &error);
+  duckdb_destroy_config(&config);
+  if (state != DuckDBSuccess) {
+    std::string message = error ? error : "unknown error";
+    duckdb_free(error);
+    return Status::Internal("cannot open DuckDB: " + message);
+  }
+  if (duckdb_connect(handles->database, &handles->connection) != DuckDBSuccess) {
+    return Status::Internal("cannot connect to DuckDB");
+  }
+  std::unique_ptr<DuckDb> db(new DuckDb(std::move(handles)));
+  LATHE_RETURN_IF_ERROR(db->Exec("SET TimeZone = 'UTC'; SET Calendar = 'gregorian'"));
+  return db;
+}
+
+Status DuckDb::Exec(std::string_view sql) {
+  ResultHandle result;
+  return RunQuery(handles_->connection, sql, result);
+}
+
+Result<Table> DuckDb::Query(std::string_view sql) {
+  ResultHandle result;
+  LATHE_RETURN_IF_ERROR(RunQuery(handles_->connection, sql, result));
+  Table table;
+  idx_t column_count = duckdb_column_count(&result.result);
+  for (idx_t c = 0; c < column_count; ++c) {
+    table.columns.emplace_back(duckdb_column_name(&result.result, c));
+    table.types.emplace_back(TypeName(duckdb_column_type(&result.result, c)));
+  }
+  LATHE_RETURN_IF_ERROR(ReadChunks(result.result, [&](const std::vector<Cell>& row) {
+    table.rows.push_back(row);
+    return Status::Ok();
+  }));
+  return table;
+}
+
+Status DuckDb::ForEachRow(std::string_view sql, const std::vector<std::string>& expected_columns,
+                          const std::function<Status(const std::vector<Cell>& row)>& on_row) {
+  ResultHandle result;
+  LATHE_RETURN_IF_ERROR(RunQuery(handles_->connection, sql, result));
+  idx_t column_count = duckdb_column_count(&result.result);
+  if (column_count != expected_columns.size()) {
+    return Status::Internal(fmt::format("query returned {} columns, expected {}", column_count, expected_columns.size()));
+  }
+  return ReadChunks(result.result, on_row);
+}
+
+std::string SqlString(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::string SqlIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace lathe::features

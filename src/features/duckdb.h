@@ -1,0 +1,60 @@
+// A thin RAII layer over DuckDB's C API for the feature store: one in-memory database and its
+// connection, every session in UTC, results read chunk by chunk.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lathe::features {
+
+// A cell as the feature store reads it: integers widen to int64, floats to double. Other DuckDB
+// types are cast to VARCHAR by the SQL that selects them.
+using Cell = std::variant<std::monostate, bool, int64_t, double, std::string>;
+
+struct Table {
+  std::vector<std::string> columns;
+  std::vector<std::string> types;  // DuckDB's type names, e.g. "BIGINT"
+  std::vector<std::vector<Cell>> rows;
+};
+
+struct DuckDbOptions {
+  int threads = 0;                // 0: DuckDB's default (one per core)
+  std::string memory_limit;       // e.g. "4GB"; empty: DuckDB's default (80% of RAM)
+  std::string temp_directory;     // where DuckDB spills; empty: DuckDB's default
+};
+
+class DuckDb {
+ public:
+  static Result<std::unique_ptr<DuckDb>> Open(const DuckDbOptions& options = {});
+  ~DuckDb();
+  DuckDb(const DuckDb&) = delete;
+  DuckDb& operator=(const DuckDb&) = delete;
+
+  // Runs statements whose results are not needed.
+  Status Exec(std::string_view sql);
+  // Runs a query and holds its whole result: for small results (metadata, checks, samples).
+  Result<Table> Query(std::string_view sql);
+  // Runs a query and hands its rows to `on_row` one at a time without holding the result; a
+  // non-ok Status from `on_row` stops the query and is returned.
+  Status ForEachRow(std::string_view sql, const std::vector<std::string>& expected_columns,
+                    const std::function<Status(const std::vector<Cell>& row)>& on_row);
+
+ private:
+  struct Handles;
+  explicit DuckDb(std::unique_ptr<Handles> handles);
+  std::unique_ptr<Handles> handles_;
+};
+
+// 'text' as a SQL string literal, quotes doubled.
+std::string SqlString(std::string_view text);
+// "name" as a SQL identifier, quotes doubled.
+std::string SqlIdentifier(std::string_view name);
+
+}  // namespace lathe::features
