@@ -9,6 +9,7 @@
 #include "artifacts/artifact_store.h"
 #include "artifacts/artifacts_api.h"
 #include "cli/commands.h"
+#include "cli/data_dir.h"
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/logging.h"
@@ -23,29 +24,6 @@
 
 namespace lathe::cli {
 namespace {
-
-struct DataDirLayout {
-  std::filesystem::path root;
-  std::filesystem::path database() const { return root / "lathe.db"; }
-  std::filesystem::path artifacts() const { return root / "artifacts"; }
-  // Staged uploads live on the artifacts' filesystem, so finishing one is a rename, but outside
-  // the artifact root, so no artifact path can reach a half-written upload.
-  std::filesystem::path uploads() const { return root / "uploads"; }
-  std::filesystem::path deployments() const { return root / "deployments.json"; }
-  std::filesystem::path shadow_log() const { return root / "shadow-predictions.jsonl"; }
-};
-
-Result<std::unique_ptr<storage::Store>> OpenStore(const DataDirLayout& layout, storage::Durability durability) {
-  std::error_code error;
-  std::filesystem::create_directories(layout.root, error);
-  if (error) return Status::InvalidParameter(fmt::format("cannot create data directory {}: {}", layout.root.string(), error.message()));
-  storage::SqliteStoreOptions options;
-  options.path = layout.database().string();
-  options.durability = durability;
-  options.reader_connections = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
-  options.default_artifact_root = "mlflow-artifacts:";
-  return storage::OpenSqliteStore(options);
-}
 
 struct ServerSettings {
   std::string host = "127.0.0.1";

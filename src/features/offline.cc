@@ -118,7 +118,7 @@ Result<std::string> PrepareHistorical(const FeatureRepo& repo, DuckDb& db, const
       }
       std::string key_list;
       for (const auto& key : keys) key_list += SqlIdentifier(key.name) + ", ";
-      unions += fmt::format("{}SELECT {}__event_ts AS event_timestamp FROM ({}) WHERE __event_ts BETWEEN make_timestamptz({}) AND make_timestamptz({})",
+      unions += fmt::format("{}SELECT DISTINCT {}__event_ts AS event_timestamp FROM ({}) WHERE __event_ts BETWEEN CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ) AND CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ)",
                             unions.empty() ? "" : " UNION ", key_list, ViewRowsSql(repo, view, {view.features.front().name}),
                             *request.start_micros, *request.end_micros);
     }

@@ -6,6 +6,20 @@
 #include "storage/schema_sql.h"
 
 namespace lathe::storage {
+namespace {
+
+// Version 2: the feature store's applied repository versions.
+constexpr const char* kFeatureRepoVersionsSql = R"sql(
+CREATE TABLE feature_repo_versions (
+  version INTEGER PRIMARY KEY,
+  hash TEXT NOT NULL,
+  definition TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  actor TEXT NOT NULL
+);
+)sql";
+
+}  // namespace
 
 Status ApplyMigrations(SqliteConnection& db) {
   LATHE_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
@@ -18,7 +32,7 @@ Status ApplyMigrations(SqliteConnection& db) {
   }
   if (current == kSchemaVersion) return Status::Ok();
   // Later versions append their migration here, each moving the schema one version forward.
-  static const char* const kMigrations[] = {kSchemaV1Sql};
+  static const char* const kMigrations[] = {kSchemaV1Sql, kFeatureRepoVersionsSql};
   LATHE_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   for (int version = current + 1; version <= kSchemaVersion; ++version) {
     Status applied = db.Exec(kMigrations[version - 1]);

@@ -97,6 +97,12 @@ class SqliteStore final : public Store {
   Status DeleteModelVersionTag(const WriteContext& context, const std::string& name, int64_t version,
                                const std::string& key) override;
 
+  // --- feature repository versions (sqlite_store_base.cc)
+  Result<FeatureRepoVersion> SaveFeatureRepoVersion(const WriteContext& context, const std::string& hash,
+                                                    const std::string& definition) override;
+  Result<std::optional<FeatureRepoVersion>> GetLatestFeatureRepoVersion() override;
+  Result<std::vector<FeatureRepoVersion>> ListFeatureRepoVersions(int64_t limit) override;
+
   // --- governance and housekeeping (sqlite_store.cc)
   Result<std::vector<AuditEntry>> QueryAudit(const AuditQuery& query) override;
   Status RecordAudit(const WriteContext& context, const std::string& object_type,

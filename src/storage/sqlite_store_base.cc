@@ -133,6 +133,54 @@ Status SqliteStore::RecordAudit(const WriteContext& context, const std::string& 
   return Write(context, [&](WriteTx& tx) { return tx.Audit(object_type, object_id); });
 }
 
+namespace {
+
+Result<std::vector<FeatureRepoVersion>> LoadFeatureRepoVersions(SqliteConnection& db, int64_t limit) {
+  LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare(
+      "SELECT version, hash, definition, created_at, actor FROM feature_repo_versions ORDER BY version DESC LIMIT ?"));
+  select->Bind({limit});
+  std::vector<FeatureRepoVersion> versions;
+  for (;;) {
+    LATHE_ASSIGN_OR_RETURN(bool row, select->Step());
+    if (!row) break;
+    versions.push_back({select->Int64(0), select->Text(1), select->Text(2), select->Int64(3), select->Text(4)});
+  }
+  return versions;
+}
+
+}  // namespace
+
+Result<FeatureRepoVersion> SqliteStore::SaveFeatureRepoVersion(const WriteContext& context, const std::string& hash,
+                                                               const std::string& definition) {
+  FeatureRepoVersion saved;
+  LATHE_RETURN_IF_ERROR(Write(context, [&](WriteTx& tx) -> Status {
+    LATHE_ASSIGN_OR_RETURN(auto latest, LoadFeatureRepoVersions(tx.db(), 1));
+    if (!latest.empty() && latest[0].hash == hash) {
+      saved = latest[0];
+      return Status::Ok();
+    }
+    saved = {latest.empty() ? 1 : latest[0].version + 1, hash, definition, NowMillis(), tx.context().actor};
+    LATHE_ASSIGN_OR_RETURN(auto* insert, tx.db().Prepare(
+        "INSERT INTO feature_repo_versions(version, hash, definition, created_at, actor) VALUES (?, ?, ?, ?, ?)"));
+    insert->Bind({saved.version, saved.hash, saved.definition, saved.created_at, saved.actor});
+    LATHE_RETURN_IF_ERROR(insert->Run());
+    return tx.Audit("feature_repo", std::to_string(saved.version));
+  }));
+  return saved;
+}
+
+Result<std::optional<FeatureRepoVersion>> SqliteStore::GetLatestFeatureRepoVersion() {
+  return Read<std::optional<FeatureRepoVersion>>([](SqliteConnection& db) -> Result<std::optional<FeatureRepoVersion>> {
+    LATHE_ASSIGN_OR_RETURN(auto latest, LoadFeatureRepoVersions(db, 1));
+    if (latest.empty()) return std::optional<FeatureRepoVersion>();
+    return std::optional<FeatureRepoVersion>(std::move(latest[0]));
+  });
+}
+
+Result<std::vector<FeatureRepoVersion>> SqliteStore::ListFeatureRepoVersions(int64_t limit) {
+  return Read<std::vector<FeatureRepoVersion>>([&](SqliteConnection& db) { return LoadFeatureRepoVersions(db, limit); });
+}
+
 Result<std::vector<AuditEntry>> SqliteStore::QueryAudit(const AuditQuery& query) {
   return Read<std::vector<AuditEntry>>([&](SqliteConnection& db) -> Result<std::vector<AuditEntry>> {
     LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare(

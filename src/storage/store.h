@@ -182,6 +182,15 @@ struct PurgeReport {
   std::vector<std::string> artifact_uris_to_delete;  // of the purged runs; the caller removes them
 };
 
+// One applied version of the feature repository (see src/features): its canonical JSON and hash.
+struct FeatureRepoVersion {
+  int64_t version = 0;
+  std::string hash;
+  std::string definition;
+  int64_t created_at = 0;
+  std::string actor;
+};
+
 enum class Durability { kProcessCrash, kFull };
 
 class Store {
@@ -259,6 +268,14 @@ class Store {
                                     const Tag& tag) = 0;
   virtual Status DeleteModelVersionTag(const WriteContext& context, const std::string& name, int64_t version,
                                        const std::string& key) = 0;
+
+  // Feature repository versions. Saving the hash of the latest version again returns it unchanged;
+  // any other hash becomes the next version.
+  virtual Result<FeatureRepoVersion> SaveFeatureRepoVersion(const WriteContext& context, const std::string& hash,
+                                                            const std::string& definition) = 0;
+  virtual Result<std::optional<FeatureRepoVersion>> GetLatestFeatureRepoVersion() = 0;
+  // Newest first.
+  virtual Result<std::vector<FeatureRepoVersion>> ListFeatureRepoVersions(int64_t limit) = 0;
 
   // Governance and housekeeping.
   virtual Result<std::vector<AuditEntry>> QueryAudit(const AuditQuery& query) = 0;

@@ -12,6 +12,7 @@ The source files are shuffled so that file order cannot stand in for the created
 Every entity row must come back once, in input order, with its own columns, and every feature must
 equal the reference (floats to 1e-9 relative, nulls where the reference has nulls)."""
 
+import datetime
 import os
 import shutil
 import subprocess
@@ -160,7 +161,7 @@ def make_data(directory):
     sales = sales.drop_duplicates(["store_id", "sale_ts"]).reset_index(drop=True)
     sales_csv = pd.DataFrame({"store_id": sales.store_id,
                               "sale_ts": with_offsets(sales.sale_ts.to_numpy(), rng),
-                              "revenue": sales.revenue, "items": sales.items})
+                              "revenue": sales.revenue, "items": sales["items"]})
 
     # Profiles: naive UTC times, a string feature that is sometimes null.
     profiles = pd.DataFrame({"customer_id": rng.integers(1, CUSTOMERS + 1, PROFILES),
@@ -236,6 +237,94 @@ def same_values(expected, actual, numeric):
     return (expected_null & actual_null) | (~expected_null & ~actual_null & close)
 
 
+_DATA = {}
+
+
+def data():
+    """The random data set, its files and the reference's answer, made once per test module."""
+    if not _DATA:
+        _DATA["tmp"] = tempfile.mkdtemp(prefix="lathe-features-xcheck-")
+        started = time.monotonic()
+        _DATA["views"], _DATA["entities"] = make_data(_DATA["tmp"])
+        _DATA["expected"] = historical(_DATA["entities"], _DATA["views"], FEATURES)
+        print(f"\n  data and reference: {time.monotonic() - started:.1f} s", flush=True)
+    return _DATA
+
+
+def tearDownModule():
+    if _DATA:
+        shutil.rmtree(_DATA["tmp"], ignore_errors=True)
+
+
+def epoch_seconds(texts):
+    """ISO timestamps as UTC epoch seconds through the standard library, not pandas."""
+    out = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        parsed = datetime.datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        out[i] = int(parsed.timestamp())
+    return out
+
+
+class ReferenceOnRandomDataTest(unittest.TestCase):
+    """The reference's vectorized answer equals a row-by-row brute force on a sample of the
+    random data set (timestamps parsed by datetime, not pandas). Needs no Lathe binary."""
+
+    def test_sample_matches_brute_force(self):
+        d = data()
+        views = {view.name: view for view in d["views"]}
+        sources = {}
+        for view in d["views"]:
+            frame = view.source
+            times = epoch_seconds(frame[view.timestamp_field].tolist())
+            created = (epoch_seconds(frame[view.created_timestamp_field].tolist())
+                       if view.created_timestamp_field else np.zeros(len(frame), dtype=np.int64))
+            keys = frame[view.join_keys[0]].to_numpy()
+            sources[view.name] = (frame, times, created, keys)
+        ttls = {"customer_orders": None, "store_stats": 7 * DAY, "customer_profile": 45 * DAY}
+        entities, expected = d["entities"], d["expected"]
+        rng = np.random.default_rng(SEED + 1)
+        sample = rng.choice(len(entities), 400, replace=False)
+        entity_times = epoch_seconds(entities.event_timestamp.to_numpy()[sample].tolist())
+        checked = ties = 0
+        for row, t in zip(sample, entity_times):
+            for reference in FEATURES:
+                view_name, column = reference.split(":")
+                frame, times, created, keys = sources[view_name]
+                key = entities[views[view_name].join_keys[0]].iat[row]
+                candidates = np.flatnonzero((keys == key) & (times <= t))
+                if ttls[view_name] is not None:
+                    candidates = candidates[times[candidates] >= t - ttls[view_name]]
+                got = expected[column].iat[row]
+                if len(candidates) == 0:
+                    self.assertTrue(pd.isna(got), (row, reference, got))
+                    continue
+                best = candidates[np.lexsort((created[candidates], times[candidates]))[-1]]
+                ties += int((times[candidates] == times[best]).sum() > 1)
+                if column == "avg_amount_30d":
+                    window = (keys == key) & (times <= times[best]) & (times >= times[best] - 30 * DAY)
+                    amounts = frame.amount.to_numpy()[window]
+                    want = np.nan if np.isnan(amounts).all() else float(np.nanmean(amounts))
+                elif column == "order_weekday":
+                    want = datetime.datetime.fromtimestamp(
+                        int(times[best]), datetime.timezone.utc).isoweekday()
+                else:
+                    source_column = views[view_name].features[column]
+                    want = frame[source_column].iat[best]
+                if pd.isna(want):
+                    self.assertTrue(pd.isna(got), (row, reference, got))
+                elif isinstance(want, str):
+                    self.assertEqual(got, want, (row, reference))
+                else:
+                    self.assertAlmostEqual(float(got), float(want), delta=1e-9 * abs(float(want)),
+                                           msg=(row, reference))
+                checked += 1
+        self.assertGreater(checked, 1500)
+        print(f"  {checked} values checked, {ties} decided by the created timestamp", flush=True)
+        self.assertGreater(ties, 50)
+
+
 class FeaturesCrosscheckTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -243,16 +332,9 @@ class FeaturesCrosscheckTest(unittest.TestCase):
             raise AssertionError(f"{LATHE_BIN} not found (LATHE_BIN)")
         if not has_features_command():
             raise unittest.SkipTest(f"{LATHE_BIN} has no `features` command yet")
-        cls.tmp = tempfile.mkdtemp(prefix="lathe-features-xcheck-")
+        d = data()
+        cls.tmp, cls.expected = d["tmp"], d["expected"]
         cls.data_dir = os.path.join(cls.tmp, "lathe-data")
-        started = time.monotonic()
-        cls.views, cls.entities = make_data(cls.tmp)
-        cls.expected = historical(cls.entities, cls.views, FEATURES)
-        print(f"\n  data and reference: {time.monotonic() - started:.1f} s", flush=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def lathe(self, *args):
         started = time.monotonic()
@@ -298,7 +380,8 @@ class FeaturesCrosscheckTest(unittest.TestCase):
                                        "expected": expected[column].to_numpy()[bad[:5]],
                                        "lathe": actual[column].to_numpy()[bad[:5]]})
                 failures.append(f"{reference}: {len(bad)} rows differ, e.g.\n{sample.to_string()}")
-        self.assertFalse(failures, "\n".join(failures))
+        if failures:
+            self.fail("\n".join(failures))
 
 
 if __name__ == "__main__":

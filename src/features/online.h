@@ -1,0 +1,53 @@
+// Online retrieval: feature values for a batch of entities from the online store, with on-demand
+// features computed from request data by the same SQL expressions as offline.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "features/definitions.h"
+#include "features/duckdb.h"
+#include "features/online_store.h"
+
+namespace lathe::features {
+
+inline constexpr size_t kMaxOnlineRows = 10000;
+
+class OnlineFeatures {
+ public:
+  OnlineFeatures(FeatureRepo repo, std::string repo_hash, std::shared_ptr<OnlineStore> store);
+
+  // Answers {"features": ["view:feature", ...], "entities": {"key": [v, ...]}, "request_data":
+  // {"field": [v, ...]}, "feature_repo_hash": "..."} (the last two optional) with
+  // {"metadata": {"feature_names": [...]}, "results": [{"values", "statuses", "event_timestamps"}]}:
+  // the join keys first, then the features in request order.
+  Result<nlohmann::json> Get(const nlohmann::json& request);
+
+  const FeatureRepo& repo() const { return repo_; }
+  const std::string& repo_hash() const { return repo_hash_; }
+  OnlineStore& store() { return *store_; }
+  // Requests whose expected repository hash differed from the one that materialised a view.
+  uint64_t version_mismatches() const { return version_mismatches_.load(); }
+
+ private:
+  Result<std::unique_ptr<DuckDb>> TakeDuckDb();
+  void ReturnDuckDb(std::unique_ptr<DuckDb> db);
+
+  FeatureRepo repo_;
+  std::string repo_hash_;
+  std::shared_ptr<OnlineStore> store_;
+  std::atomic<uint64_t> version_mismatches_{0};
+  std::mutex pool_mutex_;
+  std::vector<std::unique_ptr<DuckDb>> duckdb_pool_;
+};
+
+// Microseconds since the epoch as "2024-01-31T12:00:00.000001Z".
+std::string FormatTimestamp(int64_t micros);
+
+}  // namespace lathe::features
