@@ -10,10 +10,12 @@
 #include "artifacts/artifacts_api.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
+#include "cli/feature_lookup.h"
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/logging.h"
 #include "core/version.h"
+#include "features/features_api.h"
 #include "http/server.h"
 #include "registry/registry_api.h"
 #include "serving/deployment_manager.h"
@@ -64,11 +66,15 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
   manager_options.http_threads = http::ThreadCount(settings.threads);
   serving::DeploymentManager deployments(*model_source, metrics, manager_options);
   LATHE_RETURN_IF_ERROR(deployments.Start());
-  append(serving::InferenceRoutes(deployments, metrics, {}));
+  features::FeatureService feature_service(*store, layout.root);
+  serving::ServingApiOptions serving_options;
+  serving_options.fetch_features = MakeFeatureFetcher(feature_service, metrics);
+  append(serving::InferenceRoutes(deployments, metrics, serving_options));
   append(serving::DeploymentRoutes(
       deployments, [&store](const ApiRequest& request, const std::string& action, const std::string& name) {
         return store->RecordAudit({request.actor, request.request_id, action}, "deployment", name);
       }));
+  append(features::FeatureRoutes(feature_service));
   routes.push_back({"GET", "/health", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text("OK"); }});
   routes.push_back({"GET", "/version", [](ApiRequest&) -> Result<ApiResponse> { return ApiResponse::Text(kVersion); }});
 

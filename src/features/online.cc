@@ -155,6 +155,7 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
   }
 
   std::map<std::string, Slot> slots;  // "view:feature" -> values
+  std::vector<std::string> mismatched_views;
   int64_t now = NowMillis() * 1000;
   for (const auto& [name, features] : view_features) {
     const FeatureView& view = *repo_.FindView(name);
@@ -174,6 +175,7 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
       LATHE_ASSIGN_OR_RETURN(auto state, store_->GetViewState(name));
       if (state && state->repo_hash != expected_hash) {
         version_mismatches_.fetch_add(1);
+        mismatched_views.push_back(name);
         spdlog::warn("feature view {} was materialised by feature repository {} but the request expects {}", name,
                      state->repo_hash.substr(0, 12), expected_hash.substr(0, 12));
       }
@@ -272,6 +274,7 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
     results.push_back({{"values", std::move(slot.values)}, {"statuses", slot.statuses}, {"event_timestamps", std::move(slot.timestamps)}});
   }
   response["metadata"]["feature_repo_hash"] = repo_hash_;
+  if (!mismatched_views.empty()) response["metadata"]["materialized_by_other_version"] = mismatched_views;
   return response;
 }
 

@@ -26,7 +26,9 @@ class OnlineFeatures {
   // Answers {"features": ["view:feature", ...], "entities": {"key": [v, ...]}, "request_data":
   // {"field": [v, ...]}, "feature_repo_hash": "..."} (the last two optional) with
   // {"metadata": {"feature_names": [...]}, "results": [{"values", "statuses", "event_timestamps"}]}:
-  // the join keys first, then the features in request order.
+  // the join keys first, then the features in request order. When views were materialised by
+  // another repository version than the expected one, metadata.materialized_by_other_version
+  // lists them (and a warning is logged).
   Result<nlohmann::json> Get(const nlohmann::json& request);
 
   const FeatureRepo& repo() const { return repo_; }

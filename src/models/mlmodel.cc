@@ -96,6 +96,21 @@ Result<MlModel> ReadMlModel(const std::filesystem::path& directory) {
       return Status::InvalidParameter(fmt::format("{}: no flavors: the manifest must name at least one", path.string()));
     }
     model.flavors = YamlToJson(flavors);
+    if (const YAML::Node lookup = root["lathe_features"]) {
+      const YAML::Node features = lookup["features"];
+      if (!lookup.IsMap() || !features || !features.IsSequence() || features.size() == 0) {
+        return Status::InvalidParameter(
+            fmt::format("{}: lathe_features needs a non-empty 'features' list of view:feature", path.string()));
+      }
+      for (const auto& feature : features) {
+        std::string name = feature.as<std::string>();
+        if (name.find(':') == std::string::npos) {
+          return Status::InvalidParameter(fmt::format("{}: lathe_features: '{}' is not view:feature", path.string(), name));
+        }
+        model.feature_lookup.features.push_back(name);
+      }
+      model.feature_lookup.feature_repo_hash = ScalarOrEmpty(lookup, "feature_repo_hash");
+    }
     const YAML::Node signature = root["signature"];
     if (signature && signature.IsMap()) {
       model.signature_inputs_json = ScalarOrEmpty(signature, "inputs");
@@ -120,6 +135,14 @@ Status WriteMlModel(const MlModel& model, const std::filesystem::path& directory
   EmitJson(out, model.flavors);
   if (!model.mlflow_version.empty()) out << YAML::Key << "mlflow_version" << YAML::Value << model.mlflow_version;
   out << YAML::Key << "model_uuid" << YAML::Value << model.model_uuid;
+  if (!model.feature_lookup.empty()) {
+    out << YAML::Key << "lathe_features" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "features" << YAML::Value << model.feature_lookup.features;
+    if (!model.feature_lookup.feature_repo_hash.empty()) {
+      out << YAML::Key << "feature_repo_hash" << YAML::Value << model.feature_lookup.feature_repo_hash;
+    }
+    out << YAML::EndMap;
+  }
   if (!model.run_id.empty()) out << YAML::Key << "run_id" << YAML::Value << model.run_id;
   if (!model.signature_inputs_json.empty() || !model.signature_outputs_json.empty()) {
     out << YAML::Key << "signature" << YAML::Value << YAML::BeginMap;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "models/model.h"
 #include "models/signature.h"
 
 namespace lathe::models {
@@ -22,6 +23,8 @@ struct MlModel {
   Signature signature;
   std::string signature_inputs_json;   // the raw JSON strings, written back unchanged
   std::string signature_outputs_json;
+  // `lathe_features: {features: [view:feature, ...], feature_repo_hash: ...}`.
+  FeatureLookup feature_lookup;
 };
 
 // Reads `directory`/MLmodel. A missing file, bad YAML or a bad signature is kInvalidParameterValue

@@ -135,10 +135,36 @@ Result<std::unique_ptr<Model>> LoadXgboostModel(const MlModel& manifest) {
   return std::unique_ptr<Model>(new XgboostModel(std::move(predictor), std::move(metadata), predicts_labels));
 }
 
+namespace {
+
+// A loaded model plus the feature lookup its manifest declares, which no flavor knows about.
+class FeatureLookupModel final : public Model {
+ public:
+  FeatureLookupModel(std::unique_ptr<Model> inner, FeatureLookup lookup)
+      : inner_(std::move(inner)), metadata_(inner_->metadata()) {
+    metadata_.feature_lookup = std::move(lookup);
+  }
+  const ModelMetadata& metadata() const override { return metadata_; }
+  Status Predict(const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) const override {
+    return inner_->Predict(inputs, outputs);
+  }
+
+ private:
+  std::unique_ptr<Model> inner_;
+  ModelMetadata metadata_;
+};
+
+Result<std::unique_ptr<Model>> WithFeatureLookup(Result<std::unique_ptr<Model>> model, const FeatureLookup& lookup) {
+  if (!model.ok() || lookup.empty()) return model;
+  return std::unique_ptr<Model>(new FeatureLookupModel(std::move(*model), lookup));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Model>> LoadModel(const std::filesystem::path& directory) {
   LATHE_ASSIGN_OR_RETURN(MlModel manifest, ReadMlModel(directory));
-  if (manifest.flavors.contains("lathe")) return LoadLatheModel(manifest);
-  if (manifest.flavors.contains("xgboost")) return LoadXgboostModel(manifest);
+  if (manifest.flavors.contains("lathe")) return WithFeatureLookup(LoadLatheModel(manifest), manifest.feature_lookup);
+  if (manifest.flavors.contains("xgboost")) return WithFeatureLookup(LoadXgboostModel(manifest), manifest.feature_lookup);
   std::vector<std::string> names;
   for (const auto& [name, value] : manifest.flavors.items()) names.push_back(name);
   return Status::InvalidParameter(fmt::format("{}/MLmodel: no flavor Lathe can serve (has: {}; serves: lathe, xgboost)",

@@ -15,6 +15,14 @@
 namespace lathe::models {
 
 // What a loaded model tells the serving layer and the OIP metadata endpoint about itself.
+// Inputs that the server fetches from the feature store's online store before predicting: a
+// request then carries the entity keys (and request fields), not the features themselves.
+struct FeatureLookup {
+  std::vector<std::string> features;  // "view:feature"; each becomes the input column "feature"
+  std::string feature_repo_hash;      // the definitions the model was trained with; may be empty
+  bool empty() const { return features.empty(); }
+};
+
 struct ModelMetadata {
   std::string flavor;      // "xgboost" or "lathe"
   std::string evaluator;   // "native-tree-ensemble", "xgboost-c-api", "linear", ...
@@ -31,6 +39,7 @@ struct ModelMetadata {
   // False when predict calls serialize inside the model (the XGBoost C API): the batcher then
   // merges concurrent requests into one call rather than running calls side by side.
   bool concurrent_predicts = true;
+  FeatureLookup feature_lookup;  // from the MLmodel's `lathe_features`
 };
 
 class Model {

@@ -160,6 +160,13 @@ class InferenceApi {
     *served_out = served;
     const auto& metadata = served->model->metadata();
     LATHE_RETURN_IF_ERROR(TakePredictionIdColumn(metadata, request));
+    if (!metadata.feature_lookup.empty()) {
+      if (!options_.fetch_features) {
+        return Status::InvalidState(fmt::format(
+            "model '{}' takes inputs from the feature store, which only `lathe server` serves", name));
+      }
+      LATHE_RETURN_IF_ERROR(options_.fetch_features(metadata.feature_lookup, name, request.inputs));
+    }
     LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs),
                                                         metadata.packs_numeric_columns));
     const auto rows = static_cast<size_t>(inputs[0].rows());

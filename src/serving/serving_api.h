@@ -7,14 +7,23 @@
 #include <vector>
 
 #include "core/api.h"
+#include "models/model.h"
 #include "serving/codec.h"
 #include "serving/deployment_manager.h"
 #include "serving/metrics.h"
 
 namespace lathe::serving {
 
+// Appends the columns a model's feature lookup declares (fetched by the entity keys among
+// `columns`) to `columns`; `model` names the deployment, for metrics and messages.
+using FeatureFetcher = std::function<Status(const models::FeatureLookup& lookup, const std::string& model,
+                                            std::vector<models::Tensor>& columns)>;
+
 struct ServingApiOptions {
   DecodeLimits limits;
+  // Set inside `lathe server`, where the feature store lives; models that declare a feature lookup
+  // are refused without it.
+  FeatureFetcher fetch_features;
   // `lathe models serve` serves /health itself; inside `lathe server` the server already does.
   bool serve_health = false;
 };

@@ -62,6 +62,22 @@ def iso_weekday(timestamps) -> pd.Series:
     return (to_utc(timestamps).dt.dayofweek + 1).astype("int64")
 
 
+def _count_before(group, ts, query_group, query_ts, ties_before):
+    """For rows sorted by (group, ts): how many rows precede each query (group, ts) in that order.
+
+    Equal (group, ts) rows count as preceding the query when ties_before is true. One stable
+    lexsort of rows and queries together does every group at once."""
+    n = len(ts)
+    rank = np.concatenate((np.zeros(n, dtype=np.int8),
+                           np.full(len(query_ts), -1 if not ties_before else 1, dtype=np.int8)))
+    order = np.lexsort((rank, np.concatenate((ts, query_ts)), np.concatenate((group, query_group))))
+    is_row = order < n
+    rows_before = np.cumsum(is_row) - is_row
+    out = np.empty(len(query_ts), dtype=np.int64)
+    out[order[~is_row] - n] = rows_before[~is_row]
+    return out
+
+
 def rolling_range_avg(frame: pd.DataFrame, partition_by: Sequence[str], order_by: str, value: str,
                       window: pd.Timedelta) -> pd.Series:
     """avg(value) OVER (PARTITION BY keys ORDER BY ts RANGE BETWEEN window PRECEDING AND CURRENT ROW).
@@ -70,34 +86,29 @@ def rolling_range_avg(frame: pd.DataFrame, partition_by: Sequence[str], order_by
     bound is inclusive, and RANGE takes in all peers at the same ts (rows after the current one in
     sort order too). pandas' rolling('30D') gets both wrong for this purpose (closed='right'
     excludes the lower bound; it is row-based, so a row does not see its later peers), hence binary
-    searches over the sorted times of each partition. Nulls are skipped as avg() skips them; a frame
-    with no non-null value gives null. Returns a Series aligned with `frame`'s index."""
+    searches, as one merge of rows and bounds, over the rows sorted by (partition, ts). Nulls are
+    skipped as avg() skips them; a frame with no non-null value gives null. Returns a Series
+    aligned with `frame`'s index."""
     keys = list(partition_by)
     ts = to_utc(frame[order_by]).astype("int64").to_numpy()
     values = pd.to_numeric(frame[value]).to_numpy(dtype=np.float64)
     group = frame.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
     order = np.lexsort((ts, group))
     ts_sorted, values_sorted, group_sorted = ts[order], values[order], group[order]
+    low = _count_before(group_sorted, ts_sorted, group_sorted, ts_sorted - int(window.value),
+                        ties_before=False)
+    high = _count_before(group_sorted, ts_sorted, group_sorted, ts_sorted, ties_before=True)
     present = ~np.isnan(values_sorted)
-    # Per-partition prefix sums in long double: a window's sum is a difference of two of them, and
-    # the extra precision keeps that difference far below the comparisons' 1e-9 tolerance.
-    summed = np.where(present, values_sorted, 0.0).astype(np.longdouble)
-    result = np.full(len(ts), np.nan)
-    bounds = np.flatnonzero(np.diff(group_sorted)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(ts)]))
-    width = int(window.value)
-    for start, end in zip(starts, ends):
-        times = ts_sorted[start:end]
-        low = np.searchsorted(times, times - width, side="left")
-        high = np.searchsorted(times, times, side="right")
-        sums = np.concatenate(([0], np.cumsum(summed[start:end])))
-        counts = np.concatenate(([0], np.cumsum(present[start:end])))
-        count = counts[high] - counts[low]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            averages = ((sums[high] - sums[low]) / count).astype(np.float64)
-        averages[count == 0] = np.nan
-        result[order[start:end]] = averages
+    # A window's sum is a difference of two prefix sums; long double keeps the cancellation error
+    # (relative to the whole column's sum) far below the comparisons' 1e-9 tolerance.
+    sums = np.concatenate(([0], np.cumsum(np.where(present, values_sorted, 0.0).astype(np.longdouble))))
+    counts = np.concatenate(([0], np.cumsum(present)))
+    count = counts[high] - counts[low]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        averages = ((sums[high] - sums[low]) / count).astype(np.float64)
+    averages[count == 0] = np.nan
+    result = np.empty(len(ts))
+    result[order] = averages
     return pd.Series(result, index=frame.index, name=value)
 
 

@@ -338,7 +338,8 @@ class FeaturesCrosscheckTest(unittest.TestCase):
 
     def lathe(self, *args):
         started = time.monotonic()
-        result = subprocess.run([LATHE_BIN, "features", *args, "--repo", self.tmp,
+        result = subprocess.run([LATHE_BIN, "features", *args,
+                                 "--repo", os.path.join(self.tmp, "features.yaml"),
                                  "--data-dir", self.data_dir],
                                 capture_output=True, text=True, timeout=300, cwd=self.tmp)
         self.assertEqual(result.returncode, 0, f"lathe features {args[0]}: {result.stderr}")
