@@ -25,13 +25,25 @@ struct ResultHandle {
   }
 };
 
+// DuckDB's messages span lines and quote the failing SQL, which is ours, not the user's: keep the
+// message itself on one line (errors reach users as one line).
+std::string OneLine(std::string message) {
+  if (auto quote = message.find("\n\nLINE "); quote != std::string::npos) message.resize(quote);
+  if (auto quote = message.find("\nLINE "); quote != std::string::npos) message.resize(quote);
+  for (char& c : message) {
+    if (c == '\n') c = ' ';
+  }
+  while (!message.empty() && message.back() == ' ') message.pop_back();
+  return message;
+}
+
 Status RunQuery(duckdb_connection connection, std::string_view sql, ResultHandle& out) {
   std::string text(sql);
   duckdb_state state = duckdb_query(connection, text.c_str(), &out.result);
   out.valid = true;
   if (state != DuckDBSuccess) {
     const char* error = duckdb_result_error(&out.result);
-    return Status::InvalidParameter(error ? error : "DuckDB query failed");
+    return Status::InvalidParameter(OneLine(error ? error : "DuckDB query failed"));
   }
   return Status::Ok();
 }

@@ -37,14 +37,8 @@ Result<std::shared_ptr<OnlineFeatures>> FeatureService::Online() {
     online_store_ = std::move(opened);
     online_store_uri_ = applied->repo.online_store;
   }
-  if (online_) retired_mismatches_ += online_->version_mismatches();
   online_ = std::make_shared<OnlineFeatures>(applied->repo, applied->hash, online_store_);
   return online_;
-}
-
-uint64_t FeatureService::version_mismatches() {
-  std::lock_guard lock(mutex_);
-  return retired_mismatches_ + (online_ ? online_->version_mismatches() : 0);
 }
 
 namespace {
@@ -111,7 +105,7 @@ Result<ApiResponse> Historical(FeatureService& service, ApiRequest& request) {
     for (size_t row = 0; row < rows; ++row) {
       nlohmann::ordered_json object = nlohmann::ordered_json::object();
       for (const auto& [column, values] : body["entities"].items()) object[column] = values[row];
-      file << DumpJson(object) << '\n';
+      file << object.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     }
     if (!file) return Status::Internal("cannot stage the entity rows");
   }

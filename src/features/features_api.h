@@ -21,8 +21,6 @@ class FeatureService {
   // The online reader of the latest applied version (checked at most once a second); NotFound
   // when nothing was applied.
   Result<std::shared_ptr<OnlineFeatures>> Online();
-  // Requests that expected another repository version than the one that materialised a view.
-  uint64_t version_mismatches();
   storage::Store& store() { return store_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
 
@@ -34,7 +32,6 @@ class FeatureService {
   std::shared_ptr<OnlineStore> online_store_;
   std::string online_store_uri_;
   std::chrono::steady_clock::time_point checked_at_{};
-  uint64_t retired_mismatches_ = 0;  // counted by readers of earlier versions
 };
 
 // POST /api/lathe/features/online, POST /api/lathe/features/historical,

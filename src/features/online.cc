@@ -18,9 +18,9 @@ std::string FormatTimestamp(int64_t micros) {
   std::time_t t = static_cast<std::time_t>(seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buffer[40];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &tm);
-  return fraction ? fmt::format("{}.{:06d}Z", buffer, fraction) : fmt::format("{}Z", buffer);
+  std::string text = fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                                 tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return fraction ? fmt::format("{}.{:06d}Z", text, fraction) : text + "Z";
 }
 
 OnlineFeatures::OnlineFeatures(FeatureRepo repo, std::string repo_hash, std::shared_ptr<OnlineStore> store)
@@ -174,7 +174,6 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
     if (!expected_hash.empty()) {
       LATHE_ASSIGN_OR_RETURN(auto state, store_->GetViewState(name));
       if (state && state->repo_hash != expected_hash) {
-        version_mismatches_.fetch_add(1);
         mismatched_views.push_back(name);
         spdlog::warn("feature view {} was materialised by feature repository {} but the request expects {}", name,
                      state->repo_hash.substr(0, 12), expected_hash.substr(0, 12));

@@ -34,8 +34,6 @@ class OnlineFeatures {
   const FeatureRepo& repo() const { return repo_; }
   const std::string& repo_hash() const { return repo_hash_; }
   OnlineStore& store() { return *store_; }
-  // Requests whose expected repository hash differed from the one that materialised a view.
-  uint64_t version_mismatches() const { return version_mismatches_.load(); }
 
  private:
   Result<std::unique_ptr<DuckDb>> TakeDuckDb();
@@ -44,7 +42,6 @@ class OnlineFeatures {
   FeatureRepo repo_;
   std::string repo_hash_;
   std::shared_ptr<OnlineStore> store_;
-  std::atomic<uint64_t> version_mismatches_{0};
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<DuckDb>> duckdb_pool_;
 };
