@@ -95,18 +95,15 @@ Result<Workspace> OpenWorkspace(const FeatureSettings& settings) {
   LATHE_ASSIGN_OR_RETURN(auto applied, fs::LoadAppliedRepo(*workspace.store));
   if (!applied) return Status::InvalidParameter(fmt::format("no feature repository applied in {}: run `lathe features apply`", settings.data_dir));
   workspace.applied = std::move(*applied);
-  LATHE_ASSIGN_OR_RETURN(workspace.db, OpenDuckDb(settings));
   if (settings.repo_given) {
     LATHE_ASSIGN_OR_RETURN(auto local, fs::LoadFeatureRepo(settings.repo));
-    LATHE_RETURN_IF_ERROR(fs::ValidateAgainstData(local, *workspace.db));
-    LATHE_ASSIGN_OR_RETURN(auto hash, fs::HashRepo(local, *workspace.db));
-    if (hash != workspace.applied.hash) {
+    if (!fs::SameDefinitions(local, workspace.applied.repo)) {
       return Status::InvalidState(fmt::format("the repository at {} differs from the applied version {}: run `lathe features apply`",
                                               settings.repo, workspace.applied.version));
     }
-  } else {
-    LATHE_RETURN_IF_ERROR(fs::RegisterSources(workspace.applied.repo, *workspace.db));
   }
+  LATHE_ASSIGN_OR_RETURN(workspace.db, OpenDuckDb(settings));
+  LATHE_RETURN_IF_ERROR(fs::RegisterSources(workspace.applied.repo, *workspace.db));
   return workspace;
 }
 

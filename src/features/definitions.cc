@@ -536,6 +536,9 @@ Status RegisterSources(const FeatureRepo& repo, DuckDb& db) {
 
 namespace {
 
+// Source rows that each feature expression is run over when a repository is validated.
+constexpr int kValidationSampleRows = 1000;
+
 // Column name -> DuckDB type of a query, or the DuckDB error.
 Result<std::vector<std::pair<std::string, std::string>>> Describe(DuckDb& db, const std::string& query) {
   LATHE_ASSIGN_OR_RETURN(auto table, db.Query("DESCRIBE " + query));
@@ -614,8 +617,15 @@ Status ValidateAgainstData(FeatureRepo& repo, DuckDb& db) {
     }
     for (auto& feature : view.features) {
       auto described = Describe(db, fmt::format("SELECT ({}) AS f FROM {}", feature.expression, SqlIdentifier(view.source)));
-      if (!described.ok()) {
-        return LocatedError(feature.location, fmt::format("feature '{}:{}': {}", view.name, feature.name, described.status().message()));
+      // Binding does not catch every type error ('x' + 1 binds, and fails on the first row), so
+      // the expression also runs over a sample of the source.
+      Status ran = described.status();
+      if (ran.ok()) {
+        ran = db.Exec(fmt::format("SELECT count(f) FROM (SELECT ({}) AS f FROM (SELECT * FROM {} LIMIT {}))", feature.expression,
+                                  SqlIdentifier(view.source), kValidationSampleRows));
+      }
+      if (!ran.ok()) {
+        return LocatedError(feature.location, fmt::format("feature '{}:{}': {}", view.name, feature.name, ran.message()));
       }
       LATHE_RETURN_IF_ERROR(SettleType(feature, view.name, (*described)[0].second));
     }
@@ -659,6 +669,12 @@ Status ValidateAgainstData(FeatureRepo& repo, DuckDb& db) {
     if (!progressed) break;  // CheckReferences has ruled cycles out
   }
   return Status::Ok();
+}
+
+std::string TieBreakSql(const FeatureView& view) {
+  std::string terms = "__created_ts DESC NULLS LAST";
+  for (const auto& feature : view.features) terms += ", " + SqlIdentifier(feature.name) + " NULLS LAST";
+  return terms;
 }
 
 std::string EntityKeySql(const std::vector<Field>& keys, const std::string& qualifier) {
@@ -768,6 +784,27 @@ Result<std::string> HashRepo(const FeatureRepo& repo, DuckDb& db) {
   return std::get<std::string>(table.rows.at(0).at(0));
 }
 
+bool SameDefinitions(const FeatureRepo& local, const FeatureRepo& applied) {
+  FeatureRepo typed = local;
+  auto fill = [](std::vector<Feature>& features, const std::vector<Feature>* known) {
+    for (auto& feature : features) {
+      if (!feature.type.empty() || !known) continue;
+      for (const auto& other : *known) {
+        if (other.name == feature.name) feature.type = other.type;
+      }
+    }
+  };
+  for (auto& view : typed.views) {
+    const FeatureView* other = applied.FindView(view.name);
+    fill(view.features, other ? &other->features : nullptr);
+  }
+  for (auto& view : typed.on_demand_views) {
+    const OnDemandView* other = applied.FindOnDemandView(view.name);
+    fill(view.features, other ? &other->features : nullptr);
+  }
+  return ToJson(typed) == ToJson(applied);
+}
+
 std::vector<std::string> DiffRepos(const FeatureRepo* current, const FeatureRepo& next) {
   std::vector<std::string> changes;
   FeatureRepo empty;
@@ -799,8 +836,34 @@ std::vector<std::string> DiffRepos(const FeatureRepo* current, const FeatureRepo
   }
   compare("entity", a["entities"], b["entities"]);
   compare("source", a["sources"], b["sources"]);
-  compare("feature view", a["feature_views"], b["feature_views"]);
-  compare("on-demand feature view", a["on_demand_feature_views"], b["on_demand_feature_views"]);
+  // Views are compared without their features, which are compared one by one.
+  // A view added or removed is one line; the features of a view in both are compared one by one.
+  auto features_apart = [&](const char* kind, nlohmann::json views, nlohmann::json other_views) {
+    std::set<std::string> old_names, both;
+    for (const auto& view : views) old_names.insert(view["name"].get<std::string>());
+    for (const auto& view : other_views) {
+      if (old_names.count(view["name"].get<std::string>())) both.insert(view["name"].get<std::string>());
+    }
+    std::map<std::string, nlohmann::json> old_features, new_features;
+    auto split = [&](nlohmann::json& list, std::map<std::string, nlohmann::json>& features) {
+      for (auto& view : list) {
+        std::string name = view["name"];
+        if (both.count(name)) {
+          for (const auto& feature : view["features"]) features[name + ":" + feature["name"].get<std::string>()] = feature;
+        }
+        view.erase("features");
+      }
+    };
+    split(views, old_features);
+    split(other_views, new_features);
+    compare(kind, views, other_views);
+    nlohmann::json old_list = nlohmann::json::array(), new_list = nlohmann::json::array();
+    for (auto [name, feature] : old_features) old_list.push_back((feature["name"] = name, feature));
+    for (auto [name, feature] : new_features) new_list.push_back((feature["name"] = name, feature));
+    compare("feature", old_list, new_list);
+  };
+  features_apart("feature view", a["feature_views"], b["feature_views"]);
+  features_apart("on-demand feature view", a["on_demand_feature_views"], b["on_demand_feature_views"]);
   return changes;
 }
 

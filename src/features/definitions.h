@@ -113,13 +113,22 @@ nlohmann::json ToJson(const FeatureRepo& repo);
 Result<FeatureRepo> FromJson(const nlohmann::json& json);
 Result<std::string> HashRepo(const FeatureRepo& repo, DuckDb& db);
 
-// Describes how `next` differs from `current`, one line per change ("+ view x", "~ feature v:f
-// type double -> string", "- feature v:f"); empty when they are the same.
+// Whether `local` (loaded, not validated) declares what `applied` (validated) does: features
+// without a declared type take the type `applied` inferred for them.
+bool SameDefinitions(const FeatureRepo& local, const FeatureRepo& applied);
+
+// Describes how `next` differs from `current`, one line per change ("+ feature view x",
+// "~ feature v:f: type \"double\" -> \"string\"", "- feature v:f"); empty when they are the same.
 std::vector<std::string> DiffRepos(const FeatureRepo* current, const FeatureRepo& next);
 
 // The SQL giving one row per source row of `view`: its join keys (cast to their declared types),
 // __event_ts and __created_ts (TIMESTAMPTZ) and a column per feature (of `only`, or all).
 std::string ViewRowsSql(const FeatureRepo& repo, const FeatureView& view, const std::vector<std::string>& only = {});
+
+// The ORDER BY terms that pick one of several source rows of `view` at the same event time: the
+// latest created time, then the feature values (so that the choice never depends on row order).
+// Offline retrieval and materialisation use the same terms, so they always pick the same row.
+std::string TieBreakSql(const FeatureView& view);
 
 // The SQL expression of an entity's online key over columns named after the join keys (prefixed
 // by `qualifier.` when given): one key as text; several joined by U+001F.

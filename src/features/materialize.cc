@@ -59,8 +59,9 @@ Result<std::vector<ViewMaterialization>> Materialize(const FeatureRepo& repo, co
     std::string sql = fmt::format(
         "SELECT {} AS __key, epoch_us(__event_ts) AS __micros, CAST(to_json(struct_pack({})) AS VARCHAR) AS __payload "
         "FROM ({}) WHERE {}__event_ts BETWEEN CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ) AND CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ) "
-        "QUALIFY row_number() OVER (PARTITION BY {} ORDER BY __event_ts DESC, __created_ts DESC NULLS LAST, __payload) = 1",
-        EntityKeySql(keys), payload, ViewRowsSql(repo, view), not_null, done.start_micros, done.end_micros, partition);
+        "QUALIFY row_number() OVER (PARTITION BY {} ORDER BY __event_ts DESC, {}) = 1",
+        EntityKeySql(keys), payload, ViewRowsSql(repo, view), not_null, done.start_micros, done.end_micros, partition,
+        TieBreakSql(view));
     std::vector<OnlineRow> batch;
     batch.reserve(4096);
     auto flush = [&]() -> Status {

@@ -116,10 +116,13 @@ Result<std::string> PrepareHistorical(const FeatureRepo& repo, DuckDb& db, const
         return Status::InvalidParameter(fmt::format(
             "retrieval over a time range needs views with the same entities; '{}' differs from '{}'", name, views.front()));
       }
-      std::string key_list;
-      for (const auto& key : keys) key_list += SqlIdentifier(key.name) + ", ";
-      unions += fmt::format("{}SELECT DISTINCT {}__event_ts AS event_timestamp FROM ({}) WHERE __event_ts BETWEEN CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ) AND CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ)",
-                            unions.empty() ? "" : " UNION ", key_list, ViewRowsSql(repo, view, {view.features.front().name}),
+      std::string key_list, not_null;
+      for (const auto& key : keys) {
+        key_list += SqlIdentifier(key.name) + ", ";
+        not_null += SqlIdentifier(key.name) + " IS NOT NULL AND ";
+      }
+      unions += fmt::format("{}SELECT DISTINCT {}__event_ts AS event_timestamp FROM ({}) WHERE {}__event_ts BETWEEN CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ) AND CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ)",
+                            unions.empty() ? "" : " UNION ", key_list, ViewRowsSql(repo, view, {view.features.front().name}), not_null,
                             *request.start_micros, *request.end_micros);
     }
     if (unions.empty()) return Status::InvalidParameter("a time range needs at least one feature of a feature view");
@@ -164,17 +167,14 @@ Result<std::string> PrepareHistorical(const FeatureRepo& repo, DuckDb& db, const
                     SqlIdentifier(entity_table) + ")";
   for (size_t v = 0; v < views.size(); ++v) {
     const FeatureView& view = *repo.FindView(views[v]);
-    std::vector<std::string> names;
-    for (const auto& item : joined) if (item.ref.view == view.name) names.push_back(item.ref.feature);
-    std::string partition, not_null, tiebreak;
+    std::string partition, not_null;
     for (const auto& key : repo.JoinKeys(view)) {
       partition += SqlIdentifier(key.name) + ", ";
       not_null += SqlIdentifier(key.name) + " IS NOT NULL AND ";
     }
-    for (const auto& name : names) tiebreak += ", " + SqlIdentifier(name) + " NULLS LAST";
     sql += fmt::format(", __v{} AS (SELECT * FROM ({}) WHERE {}__event_ts IS NOT NULL "
-                       "QUALIFY row_number() OVER (PARTITION BY {}__event_ts ORDER BY __created_ts DESC NULLS LAST{}) = 1)",
-                       v, ViewRowsSql(repo, view, names), not_null, partition, tiebreak);
+                       "QUALIFY row_number() OVER (PARTITION BY {}__event_ts ORDER BY {}) = 1)",
+                       v, ViewRowsSql(repo, view), not_null, partition, TieBreakSql(view));
   }
   std::string select = "SELECT __e.*";
   std::string from = " FROM __e";

@@ -149,6 +149,8 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
     for (size_t row = 0; row < rows; ++row) LATHE_RETURN_IF_ERROR(CheckKeyValue(key, entities[key.name][row], row));
   }
   for (const auto& [key, values] : entities.items()) {
+    // Only on-demand features of request data: the entity columns just count the rows.
+    if (all_keys.empty()) break;
     if (std::none_of(all_keys.begin(), all_keys.end(), [&](const Field& k) { return k.name == key; })) {
       return Status::InvalidParameter(fmt::format("'{}' is not a join key of the requested feature views", key));
     }

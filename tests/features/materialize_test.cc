@@ -455,7 +455,9 @@ TEST_F(MaterializeTest, ConcurrentReaderSeesOnlyCompleteRuns) {
     write_run_data(run);
     auto report = Run(Jan(1), Jan(31), {"customer_stats"});
     EXPECT_TRUE(report.ok()) << report.status().message();
-    if (report.ok()) EXPECT_EQ((*report)[0].rows, kCustomers);
+    if (report.ok()) {
+      EXPECT_EQ((*report)[0].rows, kCustomers);
+    }
   }
   stop = true;
   reader.join();
@@ -465,6 +467,88 @@ TEST_F(MaterializeTest, ConcurrentReaderSeesOnlyCompleteRuns) {
   for (double value : seen) EXPECT_TRUE(value >= 1 && value <= kRuns) << value;
   EXPECT_EQ(Read("customer_stats", {"1"})[0],
             Value(Jan(kRuns), {{"last_amount", double(kRuns)}, {"avg_amount_30d", double(kRuns)}, {"order_weekday", 6}}));
+}
+
+}  // namespace
+}  // namespace lathe::features
+
+namespace lathe::features {
+namespace {
+
+// Two source rows at the same event time without a created timestamp: the offline join and
+// materialisation must pick the same one, or training and serving disagree.
+TEST(MaterializeTieTest, OfflineAndOnlinePickTheSameRowOnAnExactTie) {
+  // BUG: PrepareHistorical breaks the tie by the requested features' values ascending
+  // (ORDER BY __created_ts DESC NULLS LAST, "amount" NULLS LAST -> 20.0), Materialize by the
+  // payload text (ORDER BY ..., __payload -> '{"amount":100.0}' < '{"amount":20.0}' -> 100.0).
+  TempDir dir;
+  auto db = testing::OpenTestDb();
+  ASSERT_TRUE(db);
+  WriteFile(dir.path() / "data.csv",
+            "customer_id,ts,amount,other\n"
+            "1,2024-01-05 00:00:00,100.0,0\n"
+            "1,2024-01-05 00:00:00,20.0,9\n");
+  WriteFile(dir.path() / "features.yaml",
+            "entities: [{name: customer, join_keys: [customer_id]}]\n"
+            "sources: [{name: data, path: data.csv, timestamp_field: ts}]\n"
+            "feature_views:\n"
+            "  - name: v\n"
+            "    entities: [customer]\n"
+            "    source: data\n"
+            "    features: [{name: amount, expression: amount}, {name: other, expression: other}]\n");
+  auto repo = LoadFeatureRepo(dir.path() / "features.yaml");
+  FS_ASSERT_OK(repo);
+  FS_ASSERT_OK(ValidateAgainstData(*repo, *db));
+  auto store = OpenSqliteOnlineStore(dir.path() / "online.db");
+  FS_ASSERT_OK(store);
+  MaterializeRequest request;
+  request.start_micros = Jan(1);
+  request.end_micros = Jan(31);
+  FS_ASSERT_OK(Materialize(*repo, "h", *db, **store, request));
+  std::vector<OnlineValue> out;
+  FS_ASSERT_OK((*store)->Read("v", std::vector<std::string>{"1"}, out));
+  ASSERT_TRUE(out[0].found);
+  auto online = json::parse(out[0].payload);
+
+  FS_ASSERT_OK(db->Exec("CREATE TEMP TABLE e AS SELECT 1 AS customer_id, TIMESTAMP '2024-01-31 00:00:00' AS event_timestamp"));
+  for (const auto& names : std::vector<std::vector<std::string>>{{"v:amount"}, {"v:other"}, {"v:amount", "v:other"}}) {
+    HistoricalRequest historical;
+    historical.entity_table = "e";
+    auto refs = ParseFeatureRefs(*repo, names);
+    FS_ASSERT_OK(refs);
+    historical.features = *refs;
+    auto query = PrepareHistorical(*repo, *db, historical);
+    FS_ASSERT_OK(query);
+    std::vector<std::string> columns;
+    Rows rows = QueryRows(*db, *query, &columns);
+    ASSERT_EQ(rows.size(), 1u);
+    for (size_t c = 2; c < columns.size(); ++c) {
+      EXPECT_EQ(rows[0][c], testing::CellText(online[columns[c]].is_number_float() ? Cell(online[columns[c]].get<double>())
+                                                                                 : Cell(online[columns[c]].get<int64_t>())))
+          << "feature " << columns[c] << " when requesting " << names.size() << " feature(s)";
+    }
+  }
+}
+
+TEST(MaterializeTieTest, EntityTimestampOfAnotherType) {
+  TempDir dir;
+  auto db = testing::OpenTestDb();
+  ASSERT_TRUE(db);
+  WriteFile(dir.path() / "data.csv", "customer_id,ts,amount\n1,2024-01-05 00:00:00,100.0\n");
+  WriteFile(dir.path() / "features.yaml",
+            "entities: [{name: customer, join_keys: [customer_id]}]\n"
+            "sources: [{name: data, path: data.csv, timestamp_field: ts}]\n"
+            "feature_views: [{name: v, entities: [customer], source: data, features: [{name: amount, expression: amount}]}]\n");
+  auto repo = LoadFeatureRepo(dir.path() / "features.yaml");
+  FS_ASSERT_OK(repo);
+  FS_ASSERT_OK(ValidateAgainstData(*repo, *db));
+  WriteFile(dir.path() / "entities.csv", "customer_id,event_timestamp\n1,20240105\n");
+  HistoricalRequest historical;
+  historical.entities_path = (dir.path() / "entities.csv").string();
+  historical.features = {{"v", "amount"}};
+  auto query = PrepareHistorical(*repo, *db, historical);
+  ASSERT_FALSE(query.ok());
+  EXPECT_EQ(query.status().message(), "entity column 'event_timestamp' is BIGINT, not a timestamp");
 }
 
 }  // namespace
