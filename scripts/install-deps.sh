@@ -15,7 +15,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-requests python3-numpy python3-xgboost python3-sklearn
   python3-fastapi python3-uvicorn gunicorn python3-uvloop python3-httptools python3-yaml python3-pandas
-  wrk hyperfine procps curl
+  wrk hyperfine procps curl time
 )
 
 missing=()
