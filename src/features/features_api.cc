@@ -23,22 +23,36 @@ FeatureService::FeatureService(storage::Store& store, std::filesystem::path data
     : store_(store), data_dir_(std::move(data_dir)) {}
 
 Result<std::shared_ptr<OnlineFeatures>> FeatureService::Online() {
-  std::lock_guard lock(mutex_);
   auto now = std::chrono::steady_clock::now();
-  if (online_ && now - checked_at_ < std::chrono::seconds(1)) return online_;
-  // The metadata read is small and local; holding the lock keeps one reload per version.
-  LATHE_ASSIGN_OR_RETURN(auto latest, store_.GetLatestFeatureRepoVersion());
-  checked_at_ = now;
-  if (!latest) return Status::NotFound("no feature repository has been applied: run `lathe features apply`");
-  if (online_ && online_->repo_hash() == latest->hash) return online_;
-  LATHE_ASSIGN_OR_RETURN(auto applied, LoadAppliedRepo(store_));
-  if (!online_store_ || online_store_uri_ != applied->repo.online_store) {
-    LATHE_ASSIGN_OR_RETURN(auto opened, OpenOnlineStore(applied->repo.online_store, data_dir_, applied->repo.project));
-    online_store_ = std::move(opened);
-    online_store_uri_ = applied->repo.online_store;
+  std::shared_ptr<OnlineFeatures> current;
+  {
+    std::lock_guard lock(mutex_);
+    current = online_;
+    if (current && now - checked_at_ < std::chrono::seconds(1)) return current;
+    checked_at_ = now;  // one request per second looks for a new version; the others go on
   }
-  online_ = std::make_shared<OnlineFeatures>(applied->repo, applied->hash, online_store_);
-  return online_;
+  // The store is read without the lock, so a slow read never stalls the requests being served.
+  LATHE_ASSIGN_OR_RETURN(auto latest, store_.GetLatestFeatureRepoVersion());
+  if (!latest) return Status::NotFound("no feature repository has been applied: run `lathe features apply`");
+  if (current && current->repo_hash() == latest->hash) return current;
+  LATHE_ASSIGN_OR_RETURN(auto applied, LoadAppliedRepo(store_));
+  if (!applied) return Status::NotFound("no feature repository has been applied: run `lathe features apply`");
+  std::shared_ptr<OnlineStore> online_store;
+  {
+    std::lock_guard lock(mutex_);
+    if (online_ && online_->repo_hash() == applied->hash) return online_;
+    if (online_store_ && online_store_uri_ == applied->repo.online_store) online_store = online_store_;
+  }
+  if (!online_store) {
+    LATHE_ASSIGN_OR_RETURN(auto opened, OpenOnlineStore(applied->repo.online_store, data_dir_, applied->repo.project));
+    online_store = std::move(opened);
+  }
+  auto next = std::make_shared<OnlineFeatures>(applied->repo, applied->hash, online_store);
+  std::lock_guard lock(mutex_);
+  online_store_ = online_store;
+  online_store_uri_ = applied->repo.online_store;
+  online_ = next;
+  return next;
 }
 
 namespace {
