@@ -21,65 +21,16 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
+from features_reference import THREE_VIEW_FEATURES, THREE_VIEW_REPO  # noqa: E402
+
 START = np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64)
 SPAN = 365 * 86400
 DAY = 86400
 CHUNK = 500_000
 
-FEATURES = ["customer_orders:last_amount", "customer_orders:avg_amount_30d",
-            "customer_orders:order_weekday", "store_stats:store_revenue", "store_stats:store_items",
-            "customer_profile:credit_score", "customer_profile:segment"]
-
-REPO = """\
-project: bench
-entities:
-  - name: customer
-    join_keys: [{name: customer_id, type: int64}]
-  - name: store
-    join_keys: [{name: store_id, type: string}]
-sources:
-  - name: orders
-    path: orders.csv
-    timestamp_field: order_ts
-    created_timestamp_field: created_ts
-  - name: store_sales
-    path: store_sales.csv
-    timestamp_field: sale_ts
-  - name: profiles
-    path: profiles.csv
-    timestamp_field: profile_ts
-feature_views:
-  - name: customer_orders
-    entities: [customer]
-    source: orders
-    features:
-      - name: last_amount
-        expression: amount
-      - name: avg_amount_30d
-        expression: >-
-          avg(amount) OVER (PARTITION BY customer_id ORDER BY order_ts
-                            RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND CURRENT ROW)
-      - name: order_weekday
-        expression: isodow(order_ts)
-  - name: store_stats
-    entities: [store]
-    source: store_sales
-    ttl: 7d
-    features:
-      - name: store_revenue
-        expression: revenue
-      - name: store_items
-        expression: items
-  - name: customer_profile
-    entities: [customer]
-    source: profiles
-    ttl: 45d
-    features:
-      - name: credit_score
-        expression: credit_score
-      - name: segment
-        expression: segment
-"""
+FEATURES = THREE_VIEW_FEATURES
+REPO = THREE_VIEW_REPO.format(project="bench")
 
 OFFSETS_MINUTES = np.array([120, -300, 330, 0, -570])
 OFFSET_TEXT = np.array([b"+02:00", b"-05:00", b"+05:30", b"+00:00", b"-09:30"], dtype="S6")

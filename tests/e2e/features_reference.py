@@ -209,3 +209,62 @@ def historical(entities: pd.DataFrame, views: Sequence[FeatureView], features: S
             if view_name_ == view_name:
                 out[column] = joined[feature_name].to_numpy()
     return out[list(entities.columns) + names]
+
+
+# The three views that the randomized cross-check and the benchmark both build (the YAML is a
+# format string: {project}).
+THREE_VIEW_FEATURES = ["customer_orders:last_amount", "store_stats:store_revenue",
+            "customer_orders:avg_amount_30d", "customer_profile:segment",
+            "customer_orders:order_weekday", "store_stats:store_items",
+            "customer_profile:credit_score"]
+
+THREE_VIEW_REPO = """\
+project: {project}
+entities:
+  - name: customer
+    join_keys: [{name: customer_id, type: int64}]
+  - name: store
+    join_keys: [{name: store_id, type: string}]
+sources:
+  - name: orders
+    path: orders.csv
+    timestamp_field: order_ts
+    created_timestamp_field: created_ts
+  - name: store_sales
+    path: store_sales.csv
+    timestamp_field: sale_ts
+  - name: profiles
+    path: profiles.csv
+    timestamp_field: profile_ts
+feature_views:
+  - name: customer_orders
+    entities: [customer]
+    source: orders
+    features:
+      - name: last_amount
+        expression: amount
+      - name: avg_amount_30d
+        expression: >-
+          avg(amount) OVER (PARTITION BY customer_id ORDER BY order_ts
+                            RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND CURRENT ROW)
+      - name: order_weekday
+        expression: isodow(order_ts)
+  - name: store_stats
+    entities: [store]
+    source: store_sales
+    ttl: 7d
+    features:
+      - name: store_revenue
+        expression: revenue
+      - name: store_items
+        expression: items
+  - name: customer_profile
+    entities: [customer]
+    source: profiles
+    ttl: 45d
+    features:
+      - name: credit_score
+        expression: credit_score
+      - name: segment
+        expression: segment
+"""

@@ -23,7 +23,8 @@ import unittest
 import numpy as np
 import pandas as pd
 
-from features_reference import FeatureView, historical, iso_weekday, rolling_range_avg, to_utc
+from features_reference import (THREE_VIEW_FEATURES, THREE_VIEW_REPO, FeatureView, historical, iso_weekday,
+                                rolling_range_avg, to_utc)
 from lathe_server import LATHE_BIN
 
 SEED = 20240301
@@ -37,66 +38,8 @@ START = np.datetime64("2024-01-01T00:00:00", "s")
 SPAN_SECONDS = 182 * 86400
 DAY = 86400
 
-FEATURES = ["customer_orders:last_amount", "store_stats:store_revenue",
-            "customer_orders:avg_amount_30d", "customer_profile:segment",
-            "customer_orders:order_weekday", "store_stats:store_items",
-            "customer_profile:credit_score"]
-
-REPO = """\
-project: crosscheck
-entities:
-  - name: customer
-    join_keys: [{name: customer_id, type: int64}]
-  - name: store
-    join_keys: [{name: store_id, type: string}]
-sources:
-  - name: orders
-    path: orders.csv
-    timestamp_field: order_ts
-    created_timestamp_field: created_ts
-  - name: store_sales
-    path: store_sales.csv
-    timestamp_field: sale_ts
-  - name: profiles
-    path: profiles.csv
-    timestamp_field: profile_ts
-feature_views:
-  - name: customer_orders
-    entities: [customer]
-    source: orders
-    features:
-      - name: last_amount
-        expression: amount
-      - name: avg_amount_30d
-        expression: >-
-          avg(amount) OVER (PARTITION BY customer_id ORDER BY order_ts
-                            RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND CURRENT ROW)
-      - name: order_weekday
-        expression: isodow(order_ts)
-  - name: store_stats
-    entities: [store]
-    source: store_sales
-    ttl: 7d
-    features:
-      - name: store_revenue
-        expression: revenue
-      - name: store_items
-        expression: items
-  - name: customer_profile
-    entities: [customer]
-    source: profiles
-    ttl: 45d
-    features:
-      - name: credit_score
-        expression: credit_score
-      - name: segment
-        expression: segment
-"""
-
-
-def has_features_command():
-    result = subprocess.run([LATHE_BIN, "--help"], capture_output=True, text=True, timeout=60)
-    return any(line.split()[:1] == ["features"] for line in result.stdout.splitlines())
+FEATURES = THREE_VIEW_FEATURES
+REPO = THREE_VIEW_REPO.format(project="crosscheck")
 
 
 def iso_z(seconds):
@@ -330,8 +273,6 @@ class FeaturesCrosscheckTest(unittest.TestCase):
     def setUpClass(cls):
         if not os.path.exists(LATHE_BIN):
             raise AssertionError(f"{LATHE_BIN} not found (LATHE_BIN)")
-        if not has_features_command():
-            raise unittest.SkipTest(f"{LATHE_BIN} has no `features` command yet")
         d = data()
         cls.tmp, cls.expected = d["tmp"], d["expected"]
         cls.data_dir = os.path.join(cls.tmp, "lathe-data")
