@@ -30,7 +30,7 @@ DAY = 86400
 CHUNK = 500_000
 
 FEATURES = THREE_VIEW_FEATURES
-REPO = THREE_VIEW_REPO.format(project="bench")
+REPO = THREE_VIEW_REPO.replace("{project}", "bench")
 
 OFFSETS_MINUTES = np.array([120, -300, 330, 0, -570])
 OFFSET_TEXT = np.array([b"+02:00", b"-05:00", b"+05:30", b"+00:00", b"-09:30"], dtype="S6")

@@ -212,7 +212,7 @@ def historical(entities: pd.DataFrame, views: Sequence[FeatureView], features: S
 
 
 # The three views that the randomized cross-check and the benchmark both build (the YAML is a
-# format string: {project}).
+# template: {project} is replaced).
 THREE_VIEW_FEATURES = ["customer_orders:last_amount", "store_stats:store_revenue",
             "customer_orders:avg_amount_30d", "customer_profile:segment",
             "customer_orders:order_weekday", "store_stats:store_items",

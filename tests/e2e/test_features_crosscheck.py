@@ -39,7 +39,7 @@ SPAN_SECONDS = 182 * 86400
 DAY = 86400
 
 FEATURES = THREE_VIEW_FEATURES
-REPO = THREE_VIEW_REPO.format(project="crosscheck")
+REPO = THREE_VIEW_REPO.replace("{project}", "crosscheck")
 
 
 def iso_z(seconds):
