@@ -33,6 +33,8 @@ bench: build
 	cmake --build $(BUILD_DIR)-bench -j $(JOBS) --target evaluator_bench
 	bash bench/tracking/run.sh
 	bash bench/serving/run.sh
+	bash bench/features/run.sh
+	bash bench/features/online/run.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)

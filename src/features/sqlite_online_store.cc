@@ -128,8 +128,10 @@ class SqliteOnlineStore final : public OnlineStore {
   static Status ReadWith(SqliteConnection& db, const std::string& view, std::span<const std::string> keys,
                          std::vector<OnlineValue>& out) {
     LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare("SELECT event_micros, payload FROM online_values WHERE view = ? AND entity_key = ?"));
-    // One snapshot for the whole batch: a run committing in between must not split it.
-    LATHE_RETURN_IF_ERROR(db.Exec("BEGIN"));
+    // One snapshot for the whole batch: a run committing in between must not split it. (A
+    // single SELECT is its own snapshot.)
+    const bool batch = keys.size() > 1;
+    if (batch) LATHE_RETURN_IF_ERROR(db.Exec("BEGIN"));
     out.assign(keys.size(), OnlineValue{});
     Status status;
     for (size_t i = 0; i < keys.size() && status.ok(); ++i) {
@@ -142,7 +144,7 @@ class SqliteOnlineStore final : public OnlineStore {
       }
       select->Reset();
     }
-    (void)db.Exec("COMMIT");
+    if (batch) (void)db.Exec("COMMIT");
     return status;
   }
 
