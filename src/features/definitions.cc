@@ -131,7 +131,14 @@ class RepoParser {
                                                 "on_demand_feature_views"};
     LATHE_RETURN_IF_ERROR(CheckKeys(root, kKeys, "the repository"));
     if (root["project"]) LATHE_RETURN_IF_ERROR(ReadName(root["project"], "project", repo_.project));
-    if (root["online_store"]) LATHE_RETURN_IF_ERROR(ReadString(root["online_store"], "online_store", repo_.online_store));
+    if (root["online_store"]) {
+      LATHE_RETURN_IF_ERROR(ReadString(root["online_store"], "online_store", repo_.online_store));
+      const std::string& store = repo_.online_store;
+      if (store != "sqlite" && store.rfind("sqlite:///", 0) != 0 && store.rfind("redis://", 0) != 0) {
+        return Error(root["online_store"], fmt::format("unknown online_store '{}': expected sqlite, sqlite:///path.db or "
+                                                       "redis://host:port/db", store));
+      }
+    }
     LATHE_RETURN_IF_ERROR(ForEach(root["entities"], "entities", [&](const YAML::Node& node) { return ParseEntity(node); }));
     LATHE_RETURN_IF_ERROR(ForEach(root["sources"], "sources", [&](const YAML::Node& node) { return ParseSource(node); }));
     LATHE_RETURN_IF_ERROR(ForEach(root["feature_views"], "feature_views", [&](const YAML::Node& node) { return ParseView(node); }));
