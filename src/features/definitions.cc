@@ -678,10 +678,30 @@ Status ValidateAgainstData(FeatureRepo& repo, DuckDb& db) {
   return Status::Ok();
 }
 
-std::string TieBreakSql(const FeatureView& view) {
+namespace {
+
+std::string FeatureHashSql(const FeatureView& view) {
+  std::string columns;
+  for (const auto& feature : view.features) columns += (columns.empty() ? "" : ", ") + SqlIdentifier(feature.name);
+  return "hash(" + columns + ")";
+}
+
+}  // namespace
+
+std::string TieBreakSql(const FeatureRepo& repo, const FeatureView& view) {
+  if (repo.FindSource(view.source)->created_timestamp_field.empty()) return FeatureHashSql(view) + " DESC";
   std::string terms = "__created_ts DESC NULLS LAST";
   for (const auto& feature : view.features) terms += ", " + SqlIdentifier(feature.name) + " NULLS LAST";
   return terms;
+}
+
+// 2^64: the event time in microseconds takes the high half, the feature hash (a UBIGINT) the low.
+std::string EventOrderSql(const FeatureView& view) {
+  return "(CAST(epoch_us(__event_ts) AS HUGEINT) * 18446744073709551616 + CAST(" + FeatureHashSql(view) + " AS HUGEINT))";
+}
+
+std::string EntityOrderSql(const std::string& timestamp_sql) {
+  return "(CAST(epoch_us(" + timestamp_sql + ") AS HUGEINT) * 18446744073709551616 + 18446744073709551615)";
 }
 
 std::string EntityKeySql(const std::vector<Field>& keys, const std::string& qualifier) {

@@ -126,9 +126,15 @@ std::vector<std::string> DiffRepos(const FeatureRepo* current, const FeatureRepo
 std::string ViewRowsSql(const FeatureRepo& repo, const FeatureView& view, const std::vector<std::string>& only = {});
 
 // The ORDER BY terms that pick one of several source rows of `view` at the same event time: the
-// latest created time, then the feature values (so that the choice never depends on row order).
-// Offline retrieval and materialisation use the same terms, so they always pick the same row.
-std::string TieBreakSql(const FeatureView& view);
+// latest created time, then the feature values, when the source has a created timestamp; else the
+// largest hash of the feature values. The choice never depends on row order, and offline
+// retrieval and materialisation make the same one.
+std::string TieBreakSql(const FeatureRepo& repo, const FeatureView& view);
+// For a source without a created timestamp: one HUGEINT that orders rows by event time, then by
+// TieBreakSql, so that a point-in-time join on it needs no separate de-duplication.
+std::string EventOrderSql(const FeatureView& view);
+// The EventOrderSql of an entity row at `timestamp_sql`: after every source row at that time.
+std::string EntityOrderSql(const std::string& timestamp_sql);
 
 // The SQL expression of an entity's online key over columns named after the join keys (prefixed
 // by `qualifier.` when given): one key as text; several joined by U+001F.

@@ -61,7 +61,7 @@ Result<std::vector<ViewMaterialization>> Materialize(const FeatureRepo& repo, co
         "FROM ({}) WHERE {}__event_ts BETWEEN CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ) AND CAST(make_timestamp(CAST({} AS BIGINT)) AS TIMESTAMPTZ) "
         "QUALIFY row_number() OVER (PARTITION BY {} ORDER BY __event_ts DESC, {}) = 1",
         EntityKeySql(keys), payload, ViewRowsSql(repo, view), not_null, done.start_micros, done.end_micros, partition,
-        TieBreakSql(view));
+        TieBreakSql(repo, view));
     std::vector<OnlineRow> batch;
     batch.reserve(4096);
     auto flush = [&]() -> Status {

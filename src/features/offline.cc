@@ -163,8 +163,8 @@ Result<std::string> PrepareHistorical(const FeatureRepo& repo, DuckDb& db, const
     }
   }
 
-  std::string sql = "WITH __e AS (SELECT *, rowid AS __row, CAST(" + SqlIdentifier(ts_column) + " AS TIMESTAMPTZ) AS __entity_ts FROM " +
-                    SqlIdentifier(entity_table) + ")";
+  std::string sql = "WITH __e AS (SELECT *, " + EntityOrderSql("__entity_ts") + " AS __entity_order FROM (SELECT *, rowid AS __row, CAST(" +
+                    SqlIdentifier(ts_column) + " AS TIMESTAMPTZ) AS __entity_ts FROM " + SqlIdentifier(entity_table) + "))";
   for (size_t v = 0; v < views.size(); ++v) {
     const FeatureView& view = *repo.FindView(views[v]);
     std::string partition, not_null;
@@ -172,9 +172,15 @@ Result<std::string> PrepareHistorical(const FeatureRepo& repo, DuckDb& db, const
       partition += SqlIdentifier(key.name) + ", ";
       not_null += SqlIdentifier(key.name) + " IS NOT NULL AND ";
     }
-    sql += fmt::format(", __v{} AS (SELECT * FROM ({}) WHERE {}__event_ts IS NOT NULL "
-                       "QUALIFY row_number() OVER (PARTITION BY {}__event_ts ORDER BY {}) = 1)",
-                       v, ViewRowsSql(repo, view), not_null, partition, TieBreakSql(view));
+    if (repo.FindSource(view.source)->created_timestamp_field.empty()) {
+      // Ties are settled by the join key itself (EventOrderSql): no de-duplication pass.
+      sql += fmt::format(", __v{} AS (SELECT *, {} AS __order FROM ({}) WHERE {}__event_ts IS NOT NULL)", v,
+                         EventOrderSql(view), ViewRowsSql(repo, view), not_null);
+    } else {
+      sql += fmt::format(", __v{} AS (SELECT * FROM ({}) WHERE {}__event_ts IS NOT NULL "
+                         "QUALIFY row_number() OVER (PARTITION BY {}__event_ts ORDER BY {}) = 1)",
+                         v, ViewRowsSql(repo, view), not_null, partition, TieBreakSql(repo, view));
+    }
   }
   std::string select = "SELECT __e.*";
   std::string from = " FROM __e";
@@ -182,7 +188,11 @@ Result<std::string> PrepareHistorical(const FeatureRepo& repo, DuckDb& db, const
     const FeatureView& view = *repo.FindView(views[v]);
     std::string on;
     for (const auto& key : repo.JoinKeys(view)) on += fmt::format("__e.{0} = __v{1}.{0} AND ", SqlIdentifier(key.name), v);
-    from += fmt::format(" ASOF LEFT JOIN __v{0} ON {1}__e.__entity_ts >= __v{0}.__event_ts", v, on);
+    if (repo.FindSource(view.source)->created_timestamp_field.empty()) {
+      from += fmt::format(" ASOF LEFT JOIN __v{0} ON {1}__e.__entity_order >= __v{0}.__order", v, on);
+    } else {
+      from += fmt::format(" ASOF LEFT JOIN __v{0} ON {1}__e.__entity_ts >= __v{0}.__event_ts", v, on);
+    }
     for (const auto& item : joined) {
       if (item.ref.view != view.name) continue;
       if (view.ttl_seconds > 0) {
