@@ -153,8 +153,8 @@ std::vector<Route> FeatureRoutes(FeatureService& service) {
   routes.push_back({"POST", "/api/lathe/features/online", [&service](ApiRequest& request) -> Result<ApiResponse> {
                       LATHE_ASSIGN_OR_RETURN(auto body, ParseBody(request));
                       LATHE_ASSIGN_OR_RETURN(auto online, service.Online());
-                      LATHE_ASSIGN_OR_RETURN(auto response, online->Get(body));
-                      return ApiResponse::Json(DumpJson(response));
+                      LATHE_ASSIGN_OR_RETURN(auto result, online->Read(body));
+                      return ApiResponse::Json(ToText(result));
                     }});
   routes.push_back({"POST", "/api/lathe/features/historical",
                     [&service](ApiRequest& request) { return Historical(service, request); }});

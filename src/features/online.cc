@@ -6,6 +6,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
@@ -47,11 +48,6 @@ void OnlineFeatures::ReturnDuckDb(std::unique_ptr<DuckDb> db) {
 
 namespace {
 
-struct Slot {  // one feature's values for every entity row
-  nlohmann::json values = nlohmann::json::array();
-  std::vector<std::string> statuses;
-  nlohmann::json timestamps = nlohmann::json::array();
-};
 
 Status CheckKeyValue(const Field& key, const nlohmann::json& value, size_t row) {
   bool ok = key.type == "int64" ? value.is_number_integer() : value.is_string();
@@ -90,7 +86,7 @@ nlohmann::json CellJson(const Cell& cell) {
 
 }  // namespace
 
-Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
+Result<OnlineResult> OnlineFeatures::Read(const nlohmann::json& request) {
   if (!request.is_object()) return Status::BadRequest("the request must be a JSON object");
   if (!request.contains("features") || !request["features"].is_array()) {
     return Status::InvalidParameter("'features' must be a list of view:feature");
@@ -156,7 +152,7 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
     }
   }
 
-  std::map<std::string, Slot> slots;  // "view:feature" -> values
+  std::map<std::string, OnlineColumn> slots;  // "view:feature" -> values
   std::vector<std::string> mismatched_views;
   int64_t now = NowMillis() * 1000;
   for (const auto& [name, features] : view_features) {
@@ -181,22 +177,58 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
                      state->repo_hash.substr(0, 12), expected_hash.substr(0, 12));
       }
     }
+    std::vector<OnlineColumn*> view_slots;
+    for (const auto& feature : features) view_slots.push_back(&slots[name + ":" + feature]);
+    thread_local simdjson::ondemand::parser parser;
+    std::vector<std::string_view> raw(features.size());
     for (size_t row = 0; row < rows; ++row) {
-      nlohmann::json payload;
-      if (found[row].found) payload = nlohmann::json::parse(found[row].payload, nullptr, false);
-      bool stale = found[row].found && view.ttl_seconds > 0 && now - found[row].event_micros > view.ttl_seconds * 1000000;
-      for (const auto& feature : features) {
-        Slot& slot = slots[name + ":" + feature];
-        if (!found[row].found || !payload.is_object()) {
-          slot.values.push_back(nullptr);
-          slot.statuses.push_back("NOT_FOUND");
-          slot.timestamps.push_back(nullptr);
-          continue;
+      std::fill(raw.begin(), raw.end(), std::string_view());
+      bool parsed = false;
+      if (found[row].found) {
+        simdjson::padded_string padded(found[row].payload);
+        simdjson::ondemand::document document;
+        simdjson::ondemand::object object;
+        if (!parser.iterate(padded).get(document) && !document.get_object().get(object)) {
+          parsed = true;
+          for (auto field : object) {
+            std::string_view key;
+            if (field.unescaped_key().get(key)) {
+              parsed = false;
+              break;
+            }
+            auto wanted = std::find(features.begin(), features.end(), key);
+            if (wanted == features.end()) continue;
+            // Feature values are scalars, so the token is the whole value.
+            simdjson::ondemand::value value;
+            if (field.value().get(value)) {
+              parsed = false;
+              break;
+            }
+            std::string_view text = value.raw_json_token();
+            while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+            raw[static_cast<size_t>(wanted - features.begin())] = text;
+          }
         }
-        auto value = payload.value(feature, nlohmann::json());
-        slot.values.push_back(value);
-        slot.statuses.push_back(value.is_null() ? "NULL_VALUE" : stale ? "OUTSIDE_MAX_AGE" : "PRESENT");
-        slot.timestamps.push_back(FormatTimestamp(found[row].event_micros));
+        // `raw` views into `padded`: copy out before it goes.
+        const bool stale = view.ttl_seconds > 0 && now - found[row].event_micros > view.ttl_seconds * 1000000;
+        const std::string timestamp = FormatTimestamp(found[row].event_micros);
+        for (size_t f = 0; parsed && f < features.size(); ++f) {
+          OnlineColumn& slot = *view_slots[f];
+          if (raw[f].empty() || raw[f] == "null") {
+            slot.values.emplace_back("null");
+            slot.statuses.push_back("NULL_VALUE");
+          } else {
+            slot.values.emplace_back(raw[f]);
+            slot.statuses.push_back(stale ? "OUTSIDE_MAX_AGE" : "PRESENT");
+          }
+          slot.timestamps.push_back(timestamp);
+        }
+        if (parsed) continue;
+      }
+      for (OnlineColumn* slot : view_slots) {
+        slot->values.emplace_back("null");
+        slot->statuses.push_back("NOT_FOUND");
+        slot->timestamps.emplace_back();
       }
     }
   }
@@ -229,7 +261,8 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
           values_sql += row ? ", (" : "(";
           values_sql += std::to_string(row);
           for (size_t c = 0; c < columns.size(); ++c) {
-            const nlohmann::json& value = sources[c] ? (*sources[c])[row] : slots[input_slots[c]].values[row];
+            const nlohmann::json value = sources[c] ? (*sources[c])[row]
+                                                    : nlohmann::json::parse(slots[input_slots[c]].values[row], nullptr, false);
             values_sql += ", " + Literal(value, columns[c].second);
           }
           values_sql += ")";
@@ -245,12 +278,12 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
           return Status::InvalidParameter(fmt::format("on-demand view '{}': {}", view->name, table.status().message()));
         }
         for (size_t f = 0; f < view->features.size(); ++f) {
-          Slot& slot = slots[view->name + ":" + view->features[f].name];
+          OnlineColumn& slot = slots[view->name + ":" + view->features[f].name];
           for (const auto& row : table->rows) {
             auto value = CellJson(row[f + 1]);
             slot.statuses.push_back(value.is_null() ? "NULL_VALUE" : "PRESENT");
-            slot.values.push_back(std::move(value));
-            slot.timestamps.push_back(nullptr);
+            slot.values.push_back(value.dump());
+            slot.timestamps.emplace_back();
           }
         }
       }
@@ -260,23 +293,83 @@ Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
     LATHE_RETURN_IF_ERROR(status);
   }
 
-  nlohmann::json response;
-  auto& feature_names = response["metadata"]["feature_names"] = nlohmann::json::array();
-  auto& results = response["results"] = nlohmann::json::array();
+  OnlineResult result;
   for (const auto& key : all_keys) {
-    feature_names.push_back(key.name);
-    results.push_back({{"values", entities[key.name]},
-                       {"statuses", std::vector<std::string>(rows, "PRESENT")},
-                       {"event_timestamps", std::vector<std::nullptr_t>(rows, nullptr)}});
+    OnlineColumn column;
+    column.name = key.name;
+    for (const auto& value : entities[key.name]) column.values.push_back(value.dump());
+    column.statuses.assign(rows, "PRESENT");
+    column.timestamps.assign(rows, std::string());
+    result.columns.push_back(std::move(column));
   }
   for (const auto& ref : refs) {
-    Slot& slot = slots[ref.Name()];
-    feature_names.push_back(ref.Name());
-    results.push_back({{"values", std::move(slot.values)}, {"statuses", slot.statuses}, {"event_timestamps", std::move(slot.timestamps)}});
+    OnlineColumn column = slots[ref.Name()];
+    column.name = ref.Name();
+    result.columns.push_back(std::move(column));
   }
-  response["metadata"]["feature_repo_hash"] = repo_hash_;
-  if (!mismatched_views.empty()) response["metadata"]["materialized_by_other_version"] = mismatched_views;
+  result.repo_hash = repo_hash_;
+  result.mismatched_views = std::move(mismatched_views);
+  return result;
+}
+
+Result<nlohmann::json> OnlineFeatures::Get(const nlohmann::json& request) {
+  LATHE_ASSIGN_OR_RETURN(auto result, Read(request));
+  return ToJson(result);
+}
+
+nlohmann::json ToJson(const OnlineResult& result) {
+  nlohmann::json response;
+  auto& names = response["metadata"]["feature_names"] = nlohmann::json::array();
+  auto& results = response["results"] = nlohmann::json::array();
+  for (const auto& column : result.columns) {
+    names.push_back(column.name);
+    nlohmann::json values = nlohmann::json::array(), statuses = nlohmann::json::array(), timestamps = nlohmann::json::array();
+    for (size_t row = 0; row < column.values.size(); ++row) {
+      values.push_back(nlohmann::json::parse(column.values[row], nullptr, false));
+      statuses.push_back(column.statuses[row]);
+      timestamps.push_back(column.timestamps[row].empty() ? nlohmann::json() : nlohmann::json(column.timestamps[row]));
+    }
+    results.push_back({{"values", std::move(values)}, {"statuses", std::move(statuses)}, {"event_timestamps", std::move(timestamps)}});
+  }
+  response["metadata"]["feature_repo_hash"] = result.repo_hash;
+  if (!result.mismatched_views.empty()) response["metadata"]["materialized_by_other_version"] = result.mismatched_views;
   return response;
+}
+
+std::string ToText(const OnlineResult& result) {
+  // Names are validated identifiers ("view:feature"), hashes hex and timestamps ISO text, so they
+  // need no escaping; values are the stored JSON text of each value, copied as they are.
+  std::string out = R"({"metadata":{"feature_names":[)";
+  for (size_t c = 0; c < result.columns.size(); ++c) {
+    if (c) out += ',';
+    out += '"' + result.columns[c].name + '"';
+  }
+  out += R"(],"feature_repo_hash":")" + result.repo_hash + '"';
+  if (!result.mismatched_views.empty()) out += R"(,"materialized_by_other_version":)" + nlohmann::json(result.mismatched_views).dump();
+  out += R"(},"results":[)";
+  for (size_t c = 0; c < result.columns.size(); ++c) {
+    const OnlineColumn& column = result.columns[c];
+    out += c ? R"(,{"values":[)" : R"({"values":[)";
+    for (size_t row = 0; row < column.values.size(); ++row) {
+      if (row) out += ',';
+      out += column.values[row];
+    }
+    out += R"(],"statuses":[)";
+    for (size_t row = 0; row < column.statuses.size(); ++row) {
+      if (row) out += ',';
+      out += '"';
+      out += column.statuses[row];
+      out += '"';
+    }
+    out += R"(],"event_timestamps":[)";
+    for (size_t row = 0; row < column.timestamps.size(); ++row) {
+      if (row) out += ',';
+      out += column.timestamps[row].empty() ? "null" : '"' + column.timestamps[row] + '"';
+    }
+    out += "]}";
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace lathe::features

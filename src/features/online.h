@@ -19,6 +19,25 @@ namespace lathe::features {
 
 inline constexpr size_t kMaxOnlineRows = 10000;
 
+// One column of an online answer: the join key or feature `name`, and per entity row the value as
+// JSON text, its status and its event time (empty: none).
+struct OnlineColumn {
+  std::string name;
+  std::vector<std::string> values;
+  std::vector<const char*> statuses;
+  std::vector<std::string> timestamps;
+};
+
+struct OnlineResult {
+  std::vector<OnlineColumn> columns;  // the join keys, then the requested features in order
+  std::string repo_hash;
+  std::vector<std::string> mismatched_views;  // materialised by another version than expected
+};
+
+// The answer as the REST API sends it (see OnlineFeatures::Get), written straight to text.
+std::string ToText(const OnlineResult& result);
+nlohmann::json ToJson(const OnlineResult& result);
+
 class OnlineFeatures {
  public:
   OnlineFeatures(FeatureRepo repo, std::string repo_hash, std::shared_ptr<OnlineStore> store);
@@ -30,6 +49,8 @@ class OnlineFeatures {
   // another repository version than the expected one, metadata.materialized_by_other_version
   // lists them (and a warning is logged).
   Result<nlohmann::json> Get(const nlohmann::json& request);
+  // The same answer, before it is serialised.
+  Result<OnlineResult> Read(const nlohmann::json& request);
 
   const FeatureRepo& repo() const { return repo_; }
   const std::string& repo_hash() const { return repo_hash_; }
