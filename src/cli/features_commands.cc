@@ -246,7 +246,7 @@ Status RunVerify(const FeatureSettings& settings) {
   std::shared_ptr<fs::OnlineStore> online_store(std::move(scratch_store));
   fs::MaterializeRequest materialize;
   materialize.views = view_names;
-  materialize.start_micros = -62135596800000000;
+  materialize.start_micros = fs::kBeginningOfTime;
   materialize.end_micros = at;
   LATHE_RETURN_IF_ERROR(fs::Materialize(repo, workspace.applied.hash, db, *online_store, materialize).status());
   fs::OnlineFeatures online(repo, workspace.applied.hash, online_store);

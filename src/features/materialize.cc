@@ -5,9 +5,6 @@
 #include "core/ids.h"
 
 namespace lathe::features {
-namespace {
-constexpr int64_t kBeginningOfTime = -62135596800000000;  // 0001-01-01T00:00:00Z
-}  // namespace
 
 Result<int64_t> ParseTimestamp(DuckDb& db, const std::string& text) {
   auto parsed = db.Query("SELECT epoch_us(CAST(" + SqlString(text) + " AS TIMESTAMPTZ))");

@@ -14,6 +14,10 @@
 
 namespace lathe::features {
 
+// The earliest time the feature store handles, 0001-01-01T00:00:00Z in microseconds: where a
+// view's first incremental run starts.
+inline constexpr int64_t kBeginningOfTime = -62135596800000000;
+
 struct MaterializeRequest {
   std::vector<std::string> views;  // empty: every feature view
   int64_t start_micros = 0;        // ignored when incremental
