@@ -185,10 +185,16 @@ Result<OnlineResult> OnlineFeatures::Read(const nlohmann::json& request) {
       std::fill(raw.begin(), raw.end(), std::string_view());
       bool parsed = false;
       if (found[row].found) {
-        simdjson::padded_string padded(found[row].payload);
+        const std::string& payload = found[row].payload;
+        simdjson::padded_string copy;  // only when the store left no room for the padding
+        simdjson::padded_string_view text(payload.data(), payload.size(), payload.capacity());
+        if (payload.capacity() < payload.size() + simdjson::SIMDJSON_PADDING) {
+          copy = simdjson::padded_string(payload);
+          text = copy;
+        }
         simdjson::ondemand::document document;
         simdjson::ondemand::object object;
-        if (!parser.iterate(padded).get(document) && !document.get_object().get(object)) {
+        if (!parser.iterate(text).get(document) && !document.get_object().get(object)) {
           parsed = true;
           for (auto field : object) {
             std::string_view key;
@@ -209,7 +215,7 @@ Result<OnlineResult> OnlineFeatures::Read(const nlohmann::json& request) {
             raw[static_cast<size_t>(wanted - features.begin())] = text;
           }
         }
-        // `raw` views into `padded`: copy out before it goes.
+        // `raw` views into the payload: copied out below, while it lives.
         const bool stale = view.ttl_seconds > 0 && now - found[row].event_micros > view.ttl_seconds * 1000000;
         const std::string timestamp = FormatTimestamp(found[row].event_micros);
         for (size_t f = 0; parsed && f < features.size(); ++f) {
@@ -303,7 +309,7 @@ Result<OnlineResult> OnlineFeatures::Read(const nlohmann::json& request) {
     result.columns.push_back(std::move(column));
   }
   for (const auto& ref : refs) {
-    OnlineColumn column = slots[ref.Name()];
+    OnlineColumn column = std::move(slots[ref.Name()]);  // each feature is requested once
     column.name = ref.Name();
     result.columns.push_back(std::move(column));
   }

@@ -34,6 +34,10 @@ struct ViewState {
   int64_t committed_at_millis = 0;
 };
 
+// Bytes a store may leave free after a payload's text (capacity beyond size), so that a JSON
+// parser needing that padding (simdjson) can read it without a copy.
+inline constexpr size_t kPayloadPadding = 64;
+
 struct OnlineValue {
   bool found = false;
   int64_t event_micros = 0;

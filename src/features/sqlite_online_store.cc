@@ -140,7 +140,12 @@ class SqliteOnlineStore final : public OnlineStore {
       if (!row.ok()) {
         status = row.status();
       } else if (*row) {
-        out[i] = {true, select->Int64(0), select->Text(1)};
+        out[i].found = true;
+        out[i].event_micros = select->Int64(0);
+        // Room for a JSON parser's padding after the text, so it can parse in place.
+        std::string_view text = select->TextView(1);
+        out[i].payload.reserve(text.size() + kPayloadPadding);
+        out[i].payload.assign(text);
       }
       select->Reset();
     }

@@ -134,6 +134,10 @@ std::string SqliteStatement::Text(int column) const {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   return text ? std::string(text, sqlite3_column_bytes(stmt_, column)) : std::string();
 }
+std::string_view SqliteStatement::TextView(int column) const {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  return text ? std::string_view(text, sqlite3_column_bytes(stmt_, column)) : std::string_view();
+}
 std::optional<int64_t> SqliteStatement::OptionalInt64(int column) const {
   if (IsNull(column)) return std::nullopt;
   return Int64(column);

@@ -69,6 +69,8 @@ class SqliteStatement {
   int64_t Int64(int column) const;
   double Double(int column) const;
   std::string Text(int column) const;
+  // The text without a copy; valid until the statement steps or resets.
+  std::string_view TextView(int column) const;
   std::optional<int64_t> OptionalInt64(int column) const;
 
  private:

@@ -23,6 +23,8 @@ Run by run.sh, which builds the open-loop generator first. Environment:
   LATHE_BENCH_OPENLOOP_CONNECTIONS  open-loop keep-alive connections (default 32)
   LATHE_BENCH_REDIS_REQUESTS        redis-benchmark GETs (default 200000)
   LATHE_BENCH_LOG_LEVEL             the server's --log-level (default warn: no access log line per request)
+  LATHE_BENCH_SERVER_CPUS           pin the server to these CPUs (taskset -c, e.g. 0); default: not pinned
+  LATHE_BENCH_CLIENT_CPUS           pin wrk and the open-loop generator (e.g. 1); default: not pinned
 
 Prints a summary and writes it as JSON to bench/results/features/online.json; exits 1 when a read
 returned wrong values or any request failed.
@@ -58,6 +60,14 @@ CONNECTIONS = int(os.environ.get("LATHE_BENCH_CONNECTIONS", "16"))
 OPENLOOP_CONNECTIONS = int(os.environ.get("LATHE_BENCH_OPENLOOP_CONNECTIONS", "32"))
 REDIS_REQUESTS = int(os.environ.get("LATHE_BENCH_REDIS_REQUESTS", "200000"))
 LOG_LEVEL = os.environ.get("LATHE_BENCH_LOG_LEVEL", "warn")
+SERVER_CPUS = os.environ.get("LATHE_BENCH_SERVER_CPUS", "")
+CLIENT_CPUS = os.environ.get("LATHE_BENCH_CLIENT_CPUS", "")
+
+
+def pinned(cpus, command):
+    """`command` under taskset when CPUs are given, so that server and load generator do not
+    take turns on the same core."""
+    return ["taskset", "-c", cpus, *command] if cpus else command
 START_TIMEOUT_S = 30
 TARGET_P99_MS = 1.0
 ONLINE_PATH = "/api/lathe/features/online"
@@ -156,8 +166,9 @@ def timed(command):
 
 def start_lathe(data_dir, log_path):
     log = open(log_path, "w")
-    process = subprocess.Popen([LATHE_BIN, "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir,
-                                "--log-level", LOG_LEVEL], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(pinned(SERVER_CPUS, [LATHE_BIN, "server", "--host", "127.0.0.1", "--port", "0",
+                                                    "--data-dir", data_dir, "--log-level", LOG_LEVEL]),
+                               stdout=log, stderr=subprocess.STDOUT)
     processes.append(process)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -208,7 +219,7 @@ def wrk(port, seconds):
     # One wrk thread: the machine's other core is the server's.
     command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
                "-s", os.path.join(HERE, "online_read.lua"), f"http://127.0.0.1:{port}{ONLINE_PATH}"]
-    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(pinned(CLIENT_CPUS, command), env=env, capture_output=True, text=True, check=True).stdout
     match = re.search(r"^BENCH_RESULT (.*)$", output, re.M)
     if not match:
         raise RuntimeError(f"wrk printed no result:\n{output}")
@@ -220,7 +231,7 @@ def wrk(port, seconds):
 def openloop(port, rate, body_path):
     command = [OPENLOOP_BIN, "--port", str(port), "--path", ONLINE_PATH, "--body", body_path, "--rate", str(int(rate)),
                "--duration", str(OPENLOOP_SECONDS), "--connections", str(OPENLOOP_CONNECTIONS)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(pinned(CLIENT_CPUS, command), capture_output=True, text=True, check=True).stdout
     match = re.search(r"^OPENLOOP (.*)$", output, re.M)
     if not match:
         raise RuntimeError(f"openloop printed no result:\n{output}")
@@ -276,7 +287,8 @@ def main():
                "store": "sqlite", "features": len(FEATURES), "entities_per_request": 1, "customers": CUSTOMERS,
                "rows_per_customer": ROWS_PER_CUSTOMER, "wrk_seconds": WRK_SECONDS, "wrk_connections": CONNECTIONS,
                "openloop_seconds": OPENLOOP_SECONDS, "openloop_connections": OPENLOOP_CONNECTIONS,
-               "server_log_level": LOG_LEVEL, "target_p99_ms": TARGET_P99_MS}
+               "server_log_level": LOG_LEVEL, "server_cpus": SERVER_CPUS, "client_cpus": CLIENT_CPUS,
+               "server_threads": os.environ.get("LATHE_THREADS", "0"), "target_p99_ms": TARGET_P99_MS}
     try:
         print(f"generating {CUSTOMERS:,} customers x {ROWS_PER_CUSTOMER} rows in {work}", flush=True)
         latest = make_repo(work)
