@@ -135,4 +135,54 @@ inline void WriteParquet(DuckDb& db, const std::string& path, const std::string&
 
 inline bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+// The shop data of the offline and materialisation tests. Customer 1: Mon Jan 1 (10), Sun Jan 21
+// (30), Tue Feb 20 (50: its 30-day window starts exactly at Jan 21, so it averages 30 and 50).
+// Customer 2: Wed Jan 3 (60), two rows at Jan 10 created at 01:00 (100) and 02:00 (200; written
+// first so file order cannot pick it). A row without a key.
+inline constexpr const char* kOrdersCsv =
+    "customer_id,order_ts,created_ts,amount\n"
+    "1,2024-01-01 00:00:00,2024-01-01 00:00:00,10.0\n"
+    "2,2024-01-10 00:00:00,2024-01-10 02:00:00,200.0\n"
+    "1,2024-02-20 00:00:00,2024-02-20 00:00:00,50.0\n"
+    "2,2024-01-03 00:00:00,2024-01-03 00:00:00,60.0\n"
+    ",2024-01-15 00:00:00,2024-01-15 00:00:00,999.0\n"
+    "2,2024-01-10 00:00:00,2024-01-10 01:00:00,100.0\n"
+    "1,2024-01-21 00:00:00,2024-01-21 00:00:00,30.0\n";
+
+// Pieces of the shop repository's YAML, as list entries under their section.
+inline constexpr const char* kOrdersSourceYaml =
+    "  - name: orders\n"
+    "    path: data/orders.csv\n"
+    "    timestamp_field: order_ts\n"
+    "    created_timestamp_field: created_ts\n";
+inline constexpr const char* kCustomerStatsViewYaml =
+    "  - name: customer_stats\n"
+    "    entities: [customer]\n"
+    "    source: orders\n"
+    "    features:\n"
+    "      - name: last_amount\n"
+    "        expression: amount\n"
+    "      - name: avg_amount_30d\n"
+    "        expression: >-\n"
+    "          avg(amount) OVER (PARTITION BY customer_id ORDER BY order_ts\n"
+    "                            RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND CURRENT ROW)\n"
+    "      - name: order_weekday\n"
+    "        expression: isodow(order_ts)\n";
+inline constexpr const char* kCustomerRecentViewYaml =
+    "  - name: customer_recent\n"
+    "    entities: [customer]\n"
+    "    source: orders\n"
+    "    ttl: 10d\n"
+    "    features:\n"
+    "      - name: last_amount\n"
+    "        expression: amount\n";
+inline constexpr const char* kOrderRequestYaml =
+    "on_demand_feature_views:\n"
+    "  - name: order_request\n"
+    "    request_fields: [{name: request_amount, type: double}]\n"
+    "    inputs: [customer_stats:avg_amount_30d]\n"
+    "    features:\n"
+    "      - name: amount_over_avg\n"
+    "        expression: request_amount / avg_amount_30d\n";
+
 }  // namespace lathe::features::testing

@@ -20,76 +20,38 @@ namespace {
 
 using nlohmann::json;
 using testing::Contains;
+using testing::kCustomerRecentViewYaml;
+using testing::kCustomerStatsViewYaml;
+using testing::kOrderRequestYaml;
+using testing::kOrdersCsv;
+using testing::kOrdersSourceYaml;
 using testing::QueryRows;
 using testing::Rows;
 using testing::TempDir;
 using testing::WriteFile;
-
-// Same data as the offline tests. Customer 1: Jan 1 (10), Jan 21 (30, a Sunday), Feb 20 (50, its
-// 30-day window starts exactly at Jan 21). Customer 2: Jan 3 (60), Jan 10 twice (100 created at
-// 01:00, 200 created at 02:00). A row without a key.
-constexpr const char* kOrdersCsv =
-    "customer_id,order_ts,created_ts,amount\n"
-    "1,2024-01-01 00:00:00,2024-01-01 00:00:00,10.0\n"
-    "2,2024-01-10 00:00:00,2024-01-10 02:00:00,200.0\n"
-    "1,2024-02-20 00:00:00,2024-02-20 00:00:00,50.0\n"
-    "2,2024-01-03 00:00:00,2024-01-03 00:00:00,60.0\n"
-    ",2024-01-15 00:00:00,2024-01-15 00:00:00,999.0\n"
-    "2,2024-01-10 00:00:00,2024-01-10 01:00:00,100.0\n"
-    "1,2024-01-21 00:00:00,2024-01-21 00:00:00,30.0\n";
 
 constexpr const char* kFlagsCsv =
     "customer_id,flag_ts,flag\n"
     "1,2024-01-05 00:00:00,\n"
     "2,2024-01-06 00:00:00,1.5\n";
 
-constexpr const char* kRepoYaml =
+const std::string kRepoYaml = std::string(
     "project: shop\n"
     "entities:\n"
     "  - name: customer\n"
     "    join_keys: [{name: customer_id, type: int64}]\n"
-    "sources:\n"
-    "  - name: orders\n"
-    "    path: data/orders.csv\n"
-    "    timestamp_field: order_ts\n"
-    "    created_timestamp_field: created_ts\n"
+    "sources:\n") + kOrdersSourceYaml +
     "  - name: flags\n"
     "    path: data/flags.csv\n"
     "    timestamp_field: flag_ts\n"
-    "feature_views:\n"
-    "  - name: customer_stats\n"
-    "    entities: [customer]\n"
-    "    source: orders\n"
-    "    features:\n"
-    "      - name: last_amount\n"
-    "        expression: amount\n"
-    "      - name: avg_amount_30d\n"
-    "        expression: >-\n"
-    "          avg(amount) OVER (PARTITION BY customer_id ORDER BY order_ts\n"
-    "                            RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND CURRENT ROW)\n"
-    "      - name: order_weekday\n"
-    "        expression: isodow(order_ts)\n"
+    "feature_views:\n" + kCustomerStatsViewYaml +
     "  - name: customer_flags\n"
     "    entities: [customer]\n"
     "    source: flags\n"
     "    features:\n"
     "      - name: flag\n"
     "        expression: flag\n"
-    "        type: double\n"
-    "  - name: customer_recent\n"
-    "    entities: [customer]\n"
-    "    source: orders\n"
-    "    ttl: 10d\n"
-    "    features:\n"
-    "      - name: last_amount\n"
-    "        expression: amount\n"
-    "on_demand_feature_views:\n"
-    "  - name: order_request\n"
-    "    request_fields: [{name: request_amount, type: double}]\n"
-    "    inputs: [customer_stats:avg_amount_30d]\n"
-    "    features:\n"
-    "      - name: amount_over_avg\n"
-    "        expression: request_amount / avg_amount_30d\n";
+    "        type: double\n" + kCustomerRecentViewYaml + kOrderRequestYaml;
 
 constexpr int64_t kDay = 86400LL * 1000000;
 constexpr int64_t kJan1 = 1704067200000000;  // 2024-01-01T00:00:00Z

@@ -16,63 +16,32 @@ namespace lathe::features {
 namespace {
 
 using testing::Contains;
+using testing::kCustomerRecentViewYaml;
+using testing::kCustomerStatsViewYaml;
+using testing::kOrderRequestYaml;
+using testing::kOrdersCsv;
+using testing::kOrdersSourceYaml;
 using testing::QueryRows;
 using testing::ReadFileBytes;
 using testing::Rows;
 using testing::TempDir;
 using testing::WriteFile;
 
-// Customer 1: Mon Jan 1 (10), Sun Jan 21 (30), Tue Feb 20 (50: its 30-day window starts exactly at
-// Jan 21, so it averages 30 and 50). Customer 2: Wed Jan 3 (60), two rows at Jan 10 created at
-// 01:00 (100) and 02:00 (200; written first so file order cannot pick it). A row without a key.
-constexpr const char* kOrdersCsv =
-    "customer_id,order_ts,created_ts,amount\n"
-    "1,2024-01-01 00:00:00,2024-01-01 00:00:00,10.0\n"
-    "2,2024-01-10 00:00:00,2024-01-10 02:00:00,200.0\n"
-    "1,2024-02-20 00:00:00,2024-02-20 00:00:00,50.0\n"
-    "2,2024-01-03 00:00:00,2024-01-03 00:00:00,60.0\n"
-    ",2024-01-15 00:00:00,2024-01-15 00:00:00,999.0\n"
-    "2,2024-01-10 00:00:00,2024-01-10 01:00:00,100.0\n"
-    "1,2024-01-21 00:00:00,2024-01-21 00:00:00,30.0\n";
-
-constexpr const char* kRepoYaml =
+const std::string kRepoYaml = std::string(
     "project: shop\n"
     "entities:\n"
     "  - name: customer\n"
     "    join_keys: [{name: customer_id, type: int64}]\n"
     "  - name: store\n"
     "    join_keys: [{name: store_id, type: string}]\n"
-    "sources:\n"
-    "  - name: orders\n"
-    "    path: data/orders.csv\n"
-    "    timestamp_field: order_ts\n"
-    "    created_timestamp_field: created_ts\n"
+    "sources:\n") + kOrdersSourceYaml +
     "  - name: visits\n"
     "    path: data/visits.parquet\n"
     "    timestamp_field: visit_ts\n"
     "  - name: orders_tz\n"
     "    path: data/orders_tz.csv\n"
     "    timestamp_field: order_ts\n"
-    "feature_views:\n"
-    "  - name: customer_stats\n"
-    "    entities: [customer]\n"
-    "    source: orders\n"
-    "    features:\n"
-    "      - name: last_amount\n"
-    "        expression: amount\n"
-    "      - name: avg_amount_30d\n"
-    "        expression: >-\n"
-    "          avg(amount) OVER (PARTITION BY customer_id ORDER BY order_ts\n"
-    "                            RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND CURRENT ROW)\n"
-    "      - name: order_weekday\n"
-    "        expression: isodow(order_ts)\n"
-    "  - name: customer_recent\n"
-    "    entities: [customer]\n"
-    "    source: orders\n"
-    "    ttl: 10d\n"
-    "    features:\n"
-    "      - name: last_amount\n"
-    "        expression: amount\n"
+    "feature_views:\n" + kCustomerStatsViewYaml + kCustomerRecentViewYaml +
     "  - name: store_stats\n"
     "    entities: [store]\n"
     "    source: visits\n"
@@ -84,14 +53,7 @@ constexpr const char* kRepoYaml =
     "    source: orders_tz\n"
     "    features:\n"
     "      - name: tz_amount\n"
-    "        expression: amount\n"
-    "on_demand_feature_views:\n"
-    "  - name: order_request\n"
-    "    request_fields: [{name: request_amount, type: double}]\n"
-    "    inputs: [customer_stats:avg_amount_30d]\n"
-    "    features:\n"
-    "      - name: amount_over_avg\n"
-    "        expression: request_amount / avg_amount_30d\n";
+    "        expression: amount\n" + kOrderRequestYaml;
 
 class OfflineTest : public ::testing::Test {
  protected:
