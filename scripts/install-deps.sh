@@ -13,7 +13,7 @@ apt_packages=(
   libboost-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libsimdjson-dev libyaml-cpp-dev libxgboost-dev libhiredis-dev redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-requests python3-numpy python3-xgboost python3-sklearn
+  python3 python3-requests python3-numpy python3-xgboost python3-sklearn python3-scipy
   python3-fastapi python3-uvicorn gunicorn python3-uvloop python3-httptools python3-yaml python3-pandas
   wrk hyperfine procps curl time
 )
