@@ -49,8 +49,15 @@ Result<std::vector<Column>> DescribeTable(DuckDb& db, const std::string& table) 
   return columns;
 }
 
+// Case-insensitive, as DuckDB resolves the names in the generated SQL.
 const Column* Find(const std::vector<Column>& columns, const std::string& name) {
-  for (const auto& column : columns) if (column.name == name) return &column;
+  for (const auto& column : columns) {
+    if (column.name.size() == name.size() &&
+        std::equal(column.name.begin(), column.name.end(), name.begin(),
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
+      return &column;
+    }
+  }
   return nullptr;
 }
 
