@@ -1,0 +1,54 @@
+// Drift of one column between a reference and a current sample, with Evidently's data-drift
+// semantics: which test runs by default, its threshold, and when the column counts as drifted.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lathe::monitoring {
+
+enum class ColumnKind { kNumerical, kCategorical };
+
+// Test names: "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "kl_div".
+struct DriftSettings {
+  std::optional<std::string> test;   // default: chosen from the data (see ChooseTest)
+  std::optional<double> threshold;   // default: 0.05 for p-value tests, 0.1 for distances
+};
+
+struct ColumnDrift {
+  std::string test;
+  double statistic = 0;  // the p-value for p-value tests (as Evidently reports it), else the distance
+  double threshold = 0;
+  bool drifted = false;
+  bool is_p_value = false;
+  int64_t reference_size = 0;      // values tested, after dropping
+  int64_t current_size = 0;
+  int64_t dropped_reference = 0;   // NaN, +-inf and nulls removed before testing
+  int64_t dropped_current = 0;
+};
+
+// Evidently's default: with `distinct` non-null values in reference and current together and
+// `reference_rows` rows, up to 1000 rows: numerical with more than 5 values -> ks, more than 2 ->
+// chisquare, else z; categorical with more than 2 -> chisquare, else z. Above 1000 rows:
+// numerical with more than 5 values -> wasserstein, else jensenshannon; categorical ->
+// jensenshannon.
+std::string ChooseTest(ColumnKind kind, int64_t reference_rows, int64_t distinct);
+
+// Numerical values (NaN and infinities are dropped and counted). An empty sample after dropping is
+// an InvalidParameter error naming the side.
+Result<ColumnDrift> NumericalColumnDrift(std::span<const double> reference, std::span<const double> current,
+                                         const DriftSettings& settings = {});
+// Categories; nullopt is a missing value (dropped and counted).
+Result<ColumnDrift> CategoricalColumnDrift(std::span<const std::optional<std::string>> reference,
+                                           std::span<const std::optional<std::string>> current,
+                                           const DriftSettings& settings = {});
+
+// Evidently's dataset drift: drifted when the share of drifted columns is at least `share`.
+bool DatasetDrifted(std::span<const ColumnDrift> columns, double share = 0.5);
+
+}  // namespace lathe::monitoring
