@@ -14,7 +14,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "features/definitions.h"
-#include "features/duckdb.h"
+#include "storage/duckdb.h"
 #include "features/materialize.h"
 #include "features/offline.h"
 #include "features/online.h"

@@ -12,7 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/duration.h"
-#include "features/duckdb.h"
+#include "storage/duckdb.h"
 
 namespace lathe::features {
 

@@ -11,10 +11,17 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "storage/duckdb.h"
 
 namespace lathe::features {
 
-class DuckDb;
+// The feature store runs on DuckDB (storage/duckdb.h).
+using storage::Cell;
+using storage::DuckDb;
+using storage::DuckDbOptions;
+using storage::SqlIdentifier;
+using storage::SqlString;
+using storage::Table;
 
 // Where a definition was written, for error messages ("features.yaml:12").
 struct Location {

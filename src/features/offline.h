@@ -8,7 +8,7 @@
 
 #include "core/status.h"
 #include "features/definitions.h"
-#include "features/duckdb.h"
+#include "storage/duckdb.h"
 
 namespace lathe::features {
 

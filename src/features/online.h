@@ -12,7 +12,7 @@
 
 #include "core/status.h"
 #include "features/definitions.h"
-#include "features/duckdb.h"
+#include "storage/duckdb.h"
 #include "features/online_store.h"
 
 namespace lathe::features {

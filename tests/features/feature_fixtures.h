@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "features/definitions.h"
-#include "features/duckdb.h"
+#include "storage/duckdb.h"
 
 namespace lathe::features::testing {
 

@@ -1,5 +1,5 @@
-// A thin RAII layer over DuckDB's C API for the feature store: one in-memory database and its
-// connection, every session in UTC, results read chunk by chunk.
+// A thin RAII layer over DuckDB's C API, the analytics engine of the feature store and monitoring:
+// one in-memory database and its connection, every session in UTC, results read chunk by chunk.
 #pragma once
 
 #include <cstdint>
@@ -12,9 +12,9 @@
 
 #include "core/status.h"
 
-namespace lathe::features {
+namespace lathe::storage {
 
-// A cell as the feature store reads it: integers widen to int64, floats to double. Other DuckDB
+// A cell as Lathe reads it: integers widen to int64, floats to double. Other DuckDB
 // types are cast to VARCHAR by the SQL that selects them.
 using Cell = std::variant<std::monostate, bool, int64_t, double, std::string>;
 
@@ -57,4 +57,4 @@ std::string SqlString(std::string_view text);
 // "name" as a SQL identifier, quotes doubled.
 std::string SqlIdentifier(std::string_view name);
 
-}  // namespace lathe::features
+}  // namespace lathe::storage

@@ -1,9 +1,9 @@
-#include "features/duckdb.h"
+#include "storage/duckdb.h"
 
 #include <duckdb.h>
 #include <fmt/format.h>
 
-namespace lathe::features {
+namespace lathe::storage {
 
 struct DuckDb::Handles {
   duckdb_database database = nullptr;
@@ -214,4 +214,4 @@ std::string SqlIdentifier(std::string_view name) {
   return out;
 }
 
-}  // namespace lathe::features
+}  // namespace lathe::storage
