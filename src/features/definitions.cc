@@ -504,22 +504,6 @@ Result<FeatureRepo> LoadFeatureRepo(const std::filesystem::path& path) {
   return repo;
 }
 
-namespace {
-
-std::string ReaderFor(const Source& source) {
-  std::string lower = source.path;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  auto ends_with = [&](std::string_view suffix) {
-    return lower.size() >= suffix.size() && lower.compare(lower.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  if (ends_with(".parquet")) return fmt::format("read_parquet({})", SqlString(source.path));
-  if (ends_with(".json") || ends_with(".jsonl") || ends_with(".ndjson")) {
-    return fmt::format("read_json_auto({})", SqlString(source.path));
-  }
-  return fmt::format("read_csv({}, header = true)", SqlString(source.path));
-}
-
-}  // namespace
 
 Status RegisterSources(const FeatureRepo& repo, DuckDb& db) {
   LATHE_ASSIGN_OR_RETURN(auto order, SourceOrder(repo));
@@ -527,7 +511,9 @@ Status RegisterSources(const FeatureRepo& repo, DuckDb& db) {
     const Source& source = *repo.FindSource(name);
     std::string body;
     if (!source.path.empty()) {
-      body = "SELECT * FROM " + ReaderFor(source);
+      auto reader = ReadFileSql(source.path);
+      if (!reader.ok()) return LocatedError(source.location, fmt::format("source '{}': {}", source.name, reader.status().message()));
+      body = "SELECT * FROM " + *reader;
     } else if (!source.query.empty()) {
       body = source.query;
     } else {

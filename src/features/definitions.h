@@ -19,6 +19,8 @@ namespace lathe::features {
 using storage::Cell;
 using storage::DuckDb;
 using storage::DuckDbOptions;
+using storage::FileFormat;
+using storage::ReadFileSql;
 using storage::SqlIdentifier;
 using storage::SqlString;
 using storage::Table;

@@ -35,9 +35,4 @@ Result<std::string> PrepareHistorical(const FeatureRepo& repo, DuckDb& db, const
 Result<int64_t> WriteHistorical(const FeatureRepo& repo, DuckDb& db, const HistoricalRequest& request,
                                 const std::string& out, const std::string& repo_hash);
 
-// A file's format from its extension: "csv", "parquet" or "json"; empty when unknown.
-std::string FileFormat(const std::string& path);
-// The DuckDB table function reading a CSV, Parquet or JSON file.
-Result<std::string> ReadFileSql(const std::string& path);
-
 }  // namespace lathe::features

@@ -1,6 +1,8 @@
 #include "storage/duckdb.h"
 
 #include <duckdb.h>
+
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace lathe::storage {
@@ -192,6 +194,26 @@ Status DuckDb::ForEachRow(std::string_view sql, const std::vector<std::string>& 
     return Status::Internal(fmt::format("query returned {} columns, expected {}", column_count, expected_columns.size()));
   }
   return ReadChunks(result.result, on_row);
+}
+
+std::string FileFormat(const std::string& path) {
+  std::string lower = path;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto ends_with = [&](std::string_view suffix) {
+    return lower.size() >= suffix.size() && lower.compare(lower.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".parquet")) return "parquet";
+  if (ends_with(".csv") || ends_with(".tsv")) return "csv";
+  if (ends_with(".json") || ends_with(".jsonl") || ends_with(".ndjson")) return "json";
+  return "";
+}
+
+Result<std::string> ReadFileSql(const std::string& path) {
+  std::string format = FileFormat(path);
+  if (format == "parquet") return fmt::format("read_parquet({})", SqlString(path));
+  if (format == "csv") return fmt::format("read_csv({}, header = true)", SqlString(path));
+  if (format == "json") return fmt::format("read_json_auto({})", SqlString(path));
+  return Status::InvalidParameter(fmt::format("cannot tell the format of {}: use .csv, .parquet or .json", path));
 }
 
 std::string SqlString(std::string_view text) {

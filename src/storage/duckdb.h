@@ -52,6 +52,11 @@ class DuckDb {
   std::unique_ptr<Handles> handles_;
 };
 
+// A file's format from its extension: "csv", "parquet" or "json"; empty when unknown.
+std::string FileFormat(const std::string& path);
+// The DuckDB table function reading a CSV, Parquet or JSON file.
+Result<std::string> ReadFileSql(const std::string& path);
+
 // 'text' as a SQL string literal, quotes doubled.
 std::string SqlString(std::string_view text);
 // "name" as a SQL identifier, quotes doubled.
