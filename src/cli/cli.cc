@@ -21,6 +21,7 @@ int Main(int argc, char** argv) {
   AddClientCommands(app, action);
   AddServingCommands(app, action);
   AddFeatureCommands(app, action);
+  AddMonitorCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
