@@ -12,7 +12,7 @@
 namespace lathe::cli {
 
 int Main(int argc, char** argv) {
-  CLI::App app{"Lathe: experiment tracking, model registry, serving and a feature store in one binary.", "lathe"};
+  CLI::App app{"Lathe: experiment tracking, model registry, serving, a feature store and monitoring in one binary.", "lathe"};
   app.set_version_flag("--version", std::string(kVersion));
   app.require_subcommand(1);
   Action action;
