@@ -1,6 +1,8 @@
 // Column drift: Evidently's choice of test, thresholds and verdicts, and the numbers against scipy.
 #include "monitoring/column_drift.h"
 
+#include "monitoring/python_reference.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -62,26 +64,11 @@ else:
 print(json.dumps({"test": test, "value": float(value), "drift": bool(drift)}))
 )py";
 
-json RunEvidently(const json& input) {
-  auto dir = std::filesystem::temp_directory_path() / ("lathe-column-drift-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "case.json") << input.dump();
-  std::ofstream(dir / "evidently.py") << kEvidentlyScript;
-  std::string command = "/usr/bin/python3 " + (dir / "evidently.py").string() + " " + (dir / "case.json").string();
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  char buffer[65536];
-  size_t read;
-  while ((read = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, read);
-  EXPECT_EQ(pclose(pipe), 0) << output;
-  std::filesystem::remove_all(dir);
-  return json::parse(output);
-}
+json RunEvidently(const json& input) { return testing::RunPythonJson(kEvidentlyScript, input); }
 
 void ExpectSameAsEvidently(const ColumnDrift& drift, const json& expected, const std::string& name) {
   EXPECT_EQ(drift.test, expected["test"].get<std::string>()) << name;
-  const double want = expected["value"];
-  EXPECT_NEAR(drift.statistic, want, std::abs(want) < 1e-12 ? 1e-15 : 1e-9 * std::abs(want)) << name;
+  testing::ExpectClose(drift.statistic, expected["value"], name);
   EXPECT_EQ(drift.drifted, expected["drift"].get<bool>()) << name;
 }
 

@@ -2,6 +2,8 @@
 // Evidently's definitions independently on the same data.
 #include "monitoring/drift_stats.h"
 
+#include "monitoring/python_reference.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +18,10 @@ namespace lathe::monitoring {
 namespace {
 
 using nlohmann::json;
+using testing::ExpectClose;
+using testing::RunPython;
+using testing::RunPythonJson;
+using testing::ScratchDir;
 
 // The reference: the same definitions, written with the libraries users know.
 constexpr const char* kReferenceScript = R"py(
@@ -67,59 +73,14 @@ print(json.dumps({"chi_statistic": float(chi.statistic), "chi_p": float(chi.pval
                   "z": float(z), "z_p": float(2 * (1 - stats.norm.cdf(np.abs(z))))}))
 )py";
 
-class TempFiles {
- public:
-  TempFiles() {
-    dir_ = std::filesystem::temp_directory_path() / ("lathe-drift-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::create_directories(dir_);
-  }
-  ~TempFiles() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  std::filesystem::path Write(const std::string& name, const std::string& bytes) {
-    auto path = dir_ / name;
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path dir_;
-};
-
-json RunPython(const std::string& script, const std::vector<std::string>& args) {
-  TempFiles files;
-  auto path = files.Write("reference.py", script);
-  std::string command = "/usr/bin/python3 " + path.string();
-  for (const auto& arg : args) command += " " + arg;
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string output;
-  char buffer[65536];
-  size_t read;
-  while ((read = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, read);
-  EXPECT_EQ(pclose(pipe), 0) << output;
-  return json::parse(output);
-}
-
-void ExpectClose(double actual, double expected, const std::string& what) {
-  if (std::isinf(expected)) {
-    EXPECT_EQ(actual, expected) << what;
-    return;
-  }
-  const double tolerance = std::abs(expected) < 1e-12 ? 1e-15 : 1e-9 * std::abs(expected);
-  EXPECT_NEAR(actual, expected, tolerance) << what;
-}
-
 std::string Bytes(const std::vector<double>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
 }
 
 void CompareWithReference(const std::vector<double>& reference, const std::vector<double>& current, const std::string& name) {
-  TempFiles files;
-  auto expected = RunPython(kReferenceScript, {files.Write("r.bin", Bytes(reference)).string(),
-                                               files.Write("c.bin", Bytes(current)).string()});
+  ScratchDir files;
+  auto expected = json::parse(RunPython(kReferenceScript, {files.Write("r.bin", Bytes(reference)).string(),
+                                                           files.Write("c.bin", Bytes(current)).string()}));
   auto shares = BinNumeric(reference, current);
   auto want_reference = expected["reference_shares"].get<std::vector<double>>();
   auto want_current = expected["current_shares"].get<std::vector<double>>();
@@ -195,10 +156,9 @@ TEST(DriftStatsTest, ChiSquareAndZTestMatchScipy) {
       {{7, 3}, {3, 7}, 10, 3, 10, 7},
   };
   for (const auto& c : cases) {
-    TempFiles files;
     json input = {{"reference", c.reference}, {"current", c.current}, {"n1", c.n1}, {"other1", c.other1},
                   {"n2", c.n2}, {"other2", c.other2}};
-    auto expected = RunPython(kCountsScript, {files.Write("case.json", input.dump()).string()});
+    auto expected = RunPythonJson(kCountsScript, input);
     auto chi = ChiSquareGoodnessOfFit(c.reference, c.current);
     ExpectClose(chi.statistic, expected["chi_statistic"], "chi statistic");
     ExpectClose(chi.p_value, expected["chi_p"], "chi p");

@@ -2,6 +2,8 @@
 // Debian's /usr/bin/python3 on the very samples the test generates.
 #include "monitoring/ks_test.h"
 
+#include "monitoring/python_reference.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -58,27 +60,9 @@ while off < len(raw):
     print(repr(float(r.statistic)), repr(float(r.pvalue)), int(fell_back))
 )PY";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lathe-ks-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 std::vector<Reference> ScipyKs(const std::vector<Case>& cases) {
-  TempDir dir;
-  const auto script = dir.path() / "ks.py";
+  testing::ScratchDir dir;
   const auto data = dir.path() / "cases.bin";
-  std::ofstream(script) << kScipyScript;
   {
     std::ofstream out(data, std::ios::binary);
     for (const Case& c : cases) {
@@ -91,15 +75,7 @@ std::vector<Reference> ScipyKs(const std::vector<Case>& cases) {
                 static_cast<std::streamsize>(c.current.size() * sizeof(double)));
     }
   }
-  const std::string command = "/usr/bin/python3 " + script.string() + " " + data.string();
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr) << command;
-  if (pipe == nullptr) return {};
-  std::string output;
-  char buffer[4096];
-  size_t got;
-  while ((got = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, got);
-  EXPECT_EQ(pclose(pipe), 0) << "scipy failed: " << command;
+  const std::string output = testing::RunPython(kScipyScript, {data.string()});
   std::vector<Reference> refs;
   std::istringstream lines(output);
   std::string stat, p, fell_back;

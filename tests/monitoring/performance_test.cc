@@ -1,6 +1,8 @@
 // Model quality metrics against scikit-learn (Debian's /usr/bin/python3).
 #include "monitoring/performance.h"
 
+#include "monitoring/python_reference.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +17,7 @@ namespace lathe::monitoring {
 namespace {
 
 using nlohmann::json;
+using testing::ExpectClose;
 
 constexpr const char* kSklearnScript = R"py(
 import json, sys
@@ -44,30 +47,7 @@ else:
 print(json.dumps({k: (v if isinstance(v, list) else None if np.isnan(v) else float(v)) for k, v in out.items()}))
 )py";
 
-json RunSklearn(const json& input) {
-  auto dir = std::filesystem::temp_directory_path() / ("lathe-performance-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "case.json") << input.dump();
-  std::ofstream(dir / "sklearn_metrics.py") << kSklearnScript;
-  std::string command = "/usr/bin/python3 " + (dir / "sklearn_metrics.py").string() + " " + (dir / "case.json").string();
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  char buffer[65536];
-  size_t read;
-  while ((read = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, read);
-  EXPECT_EQ(pclose(pipe), 0) << output;
-  std::filesystem::remove_all(dir);
-  return json::parse(output);
-}
-
-void ExpectClose(double actual, const json& expected_json, const std::string& what) {
-  if (expected_json.is_null()) {  // NaN on scikit-learn's side
-    EXPECT_TRUE(std::isnan(actual)) << what << ": " << actual;
-    return;
-  }
-  const double expected = expected_json;
-  EXPECT_NEAR(actual, expected, std::abs(expected) < 1e-12 ? 1e-15 : 1e-9 * std::abs(expected)) << what;
-}
+json RunSklearn(const json& input) { return testing::RunPythonJson(kSklearnScript, input); }
 
 void CheckRegression(const std::vector<double>& truth, const std::vector<double>& predicted, const std::string& name) {
   auto metrics = RegressionPerformance(truth, predicted);
