@@ -58,20 +58,12 @@ Result<std::vector<std::optional<std::string>>> Strings(DuckDb& db, const std::s
   return values;
 }
 
-Status Load(DuckDb& db, const std::string& table, const std::string& path, const char* side) {
-  if (!std::filesystem::exists(path)) return Status::InvalidParameter(fmt::format("{} file {} does not exist", side, path));
-  LATHE_ASSIGN_OR_RETURN(auto reader, storage::ReadFileSql(path));
-  Status loaded = db.Exec(fmt::format("CREATE TEMP TABLE {} AS SELECT * FROM {}", table, reader));
-  if (!loaded.ok()) return Status::InvalidParameter(fmt::format("cannot read {} file {}: {}", side, path, loaded.message()));
-  return Status::Ok();
-}
-
 // The kind of a column from its type and (for integers) its distinct reference values.
-Result<ColumnKind> InferKind(DuckDb& db, const std::string& column, const std::string& type) {
+Result<ColumnKind> InferKind(DuckDb& db, const std::string& reference, const std::string& column, const std::string& type) {
   if (IsFloat(type)) return ColumnKind::kNumerical;
   if (IsCategoricalType(type)) return ColumnKind::kCategorical;
   if (IsInteger(type)) {
-    LATHE_ASSIGN_OR_RETURN(auto distinct, db.Query(fmt::format("SELECT count(DISTINCT {}) FROM lathe_reference", SqlIdentifier(column))));
+    LATHE_ASSIGN_OR_RETURN(auto distinct, db.Query(fmt::format("SELECT count(DISTINCT {}) FROM {}", SqlIdentifier(column), reference)));
     return std::get<int64_t>(distinct.rows[0][0]) <= 10 ? ColumnKind::kCategorical : ColumnKind::kNumerical;
   }
   return Status::InvalidParameter(fmt::format("type {} is neither numerical nor categorical: give the column's kind", type));
@@ -79,17 +71,30 @@ Result<ColumnKind> InferKind(DuckDb& db, const std::string& column, const std::s
 
 }  // namespace
 
+Status LoadFile(DuckDb& db, const std::string& table, const std::string& path, const char* side) {
+  if (!std::filesystem::exists(path)) return Status::InvalidParameter(fmt::format("{} file {} does not exist", side, path));
+  LATHE_ASSIGN_OR_RETURN(auto reader, storage::ReadFileSql(path));
+  Status loaded = db.Exec(fmt::format("CREATE TEMP TABLE {} AS SELECT * FROM {}", table, reader));
+  if (!loaded.ok()) return Status::InvalidParameter(fmt::format("cannot read {} file {}: {}", side, path, loaded.message()));
+  return Status::Ok();
+}
+
 Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const std::string& current_path,
                                         const DriftReportOptions& options) {
   LATHE_ASSIGN_OR_RETURN(auto db, DuckDb::Open());
-  LATHE_RETURN_IF_ERROR(Load(*db, "lathe_reference", reference_path, "reference"));
-  LATHE_RETURN_IF_ERROR(Load(*db, "lathe_current", current_path, "current"));
+  LATHE_RETURN_IF_ERROR(LoadFile(*db, "lathe_reference", reference_path, "reference"));
+  LATHE_RETURN_IF_ERROR(LoadFile(*db, "lathe_current", current_path, "current"));
+  return DriftReportForTables(*db, "lathe_reference", "lathe_current", options);
+}
+
+Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string& reference, const std::string& current,
+                                         const DriftReportOptions& options) {
   DriftReport report;
-  LATHE_ASSIGN_OR_RETURN(auto rows, db->Query("SELECT (SELECT count(*) FROM lathe_reference), (SELECT count(*) FROM lathe_current)"));
+  LATHE_ASSIGN_OR_RETURN(auto rows, db.Query(fmt::format("SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {})", reference, current)));
   report.reference_rows = std::get<int64_t>(rows.rows[0][0]);
   report.current_rows = std::get<int64_t>(rows.rows[0][1]);
-  LATHE_ASSIGN_OR_RETURN(auto reference_columns, Columns(*db, "lathe_reference"));
-  LATHE_ASSIGN_OR_RETURN(auto current_columns, Columns(*db, "lathe_current"));
+  LATHE_ASSIGN_OR_RETURN(auto reference_columns, Columns(db, reference));
+  LATHE_ASSIGN_OR_RETURN(auto current_columns, Columns(db, current));
   auto type_in = [](const auto& columns, const std::string& name) -> std::optional<std::string> {
     for (const auto& [column, type] : columns) {
       if (column == name) return type;
@@ -124,7 +129,7 @@ Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const
       if (auto given = options.kinds.find(column); given != options.kinds.end()) {
         kind = given->second;
       } else {
-        LATHE_ASSIGN_OR_RETURN(kind, InferKind(*db, column, *reference_type));
+        LATHE_ASSIGN_OR_RETURN(kind, InferKind(db, reference, column, *reference_type));
       }
       entry.kind = kind;
       const bool reference_numeric = IsFloat(*reference_type) || IsInteger(*reference_type);
@@ -136,12 +141,12 @@ Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const
       if (auto given = options.settings.find(column); given != options.settings.end()) settings = given->second;
       Result<ColumnDrift> drift = Status::Internal("not computed");
       if (kind == ColumnKind::kNumerical) {
-        LATHE_ASSIGN_OR_RETURN(auto reference, Numbers(*db, "lathe_reference", column));
-        LATHE_ASSIGN_OR_RETURN(auto current, Numbers(*db, "lathe_current", column));
+        LATHE_ASSIGN_OR_RETURN(auto reference, Numbers(db, reference, column));
+        LATHE_ASSIGN_OR_RETURN(auto current, Numbers(db, current, column));
         drift = NumericalColumnDrift(reference, current, settings);
       } else {
-        LATHE_ASSIGN_OR_RETURN(auto reference, Strings(*db, "lathe_reference", column));
-        LATHE_ASSIGN_OR_RETURN(auto current, Strings(*db, "lathe_current", column));
+        LATHE_ASSIGN_OR_RETURN(auto reference, Strings(db, reference, column));
+        LATHE_ASSIGN_OR_RETURN(auto current, Strings(db, current, column));
         drift = CategoricalColumnDrift(reference, current, settings);
       }
       if (!drift.ok()) return drift.status();

@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "monitoring/column_drift.h"
+#include "storage/duckdb.h"
 
 namespace lathe::monitoring {
 
@@ -47,6 +48,12 @@ struct DriftReport {
 // categorical.
 Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const std::string& current_path,
                                         const DriftReportOptions& options = {});
+
+// The same over two relations already in `db` (table or view names, or parenthesised queries).
+Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string& reference, const std::string& current,
+                                         const DriftReportOptions& options = {});
+// Reads a CSV, Parquet or JSON file into a temporary table of `db`; `side` names it in errors.
+Status LoadFile(storage::DuckDb& db, const std::string& table, const std::string& path, const char* side);
 
 nlohmann::json ToJson(const DriftReport& report);
 
