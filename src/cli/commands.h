@@ -20,8 +20,10 @@ void AddClientCommands(CLI::App& app, Action& action);
 void AddServingCommands(CLI::App& app, Action& action);
 // `features apply|plan|historical|materialize|materialize-incremental|online|verify|versions`.
 void AddFeatureCommands(CLI::App& app, Action& action);
-// `monitor report`.
+// `monitor report|export|labels|reference|evaluate|alerts`.
 void AddMonitorCommands(CLI::App& app, Action& action);
+// The subcommands of `monitor` beyond the offline report (monitor_data_commands.cc).
+void AddMonitorDataCommands(CLI::App& monitor, Action& action);
 
 // Calls a Lathe server's REST API; an error answer becomes a Status carrying the server's message.
 Result<nlohmann::json> CallServer(const std::string& tracking_uri, const std::string& method,

@@ -18,6 +18,8 @@ struct DataDirLayout {
   std::filesystem::path uploads() const { return root / "uploads"; }
   std::filesystem::path deployments() const { return root / "deployments.json"; }
   std::filesystem::path shadow_log() const { return root / "shadow-predictions.jsonl"; }
+  // The prediction log, labels and reference data (see monitoring/monitor_service.h).
+  std::filesystem::path monitoring() const { return root / "monitoring"; }
 };
 
 // Opens (creating) the metadata store of the data directory.

@@ -11,12 +11,14 @@
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/feature_lookup.h"
+#include "cli/monitoring_setup.h"
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/logging.h"
 #include "core/version.h"
 #include "features/features_api.h"
 #include "http/server.h"
+#include "monitoring/monitoring_api.h"
 #include "registry/registry_api.h"
 #include "serving/deployment_manager.h"
 #include "serving/model_source.h"
@@ -38,6 +40,7 @@ struct ServerSettings {
   uint64_t max_upload_bytes = 4ull * 1024 * 1024 * 1024;
   double model_memory_mb = 0;
   int alias_poll_ms = 1000;
+  MonitoringSettings monitoring;
   std::string config;
 };
 
@@ -69,7 +72,10 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
   features::FeatureService feature_service(*store, layout.root);
   serving::ServingApiOptions serving_options;
   serving_options.fetch_features = MakeFeatureFetcher(feature_service, metrics);
+  LATHE_ASSIGN_OR_RETURN(auto monitoring_runtime,
+                         StartMonitoring(settings.monitoring, layout, *store, deployments, metrics, serving_options));
   append(serving::InferenceRoutes(deployments, metrics, serving_options));
+  append(monitoring::MonitoringRoutes(*monitoring_runtime.service));
   append(serving::DeploymentRoutes(
       deployments, [&store](const ApiRequest& request, const std::string& action, const std::string& name) {
         return store->RecordAudit({request.actor, request.request_id, action}, "deployment", name);
@@ -94,6 +100,7 @@ Status RunServer(CLI::App& command, ServerSettings& settings) {
     spdlog::info("listening host={} port={} data_dir={} durability={}", settings.host, server->port(),
                  settings.data_dir, settings.durability);
   });
+  monitoring_runtime.service->Stop();
   deployments.Stop();
   return Status::Ok();
 }
@@ -191,6 +198,23 @@ void AddServerCommand(CLI::App& app, Action& action) {
                       "How often deployments of models:/name@alias check whether the alias moved")
       ->envname("LATHE_ALIAS_POLL_MS")
       ->check(CLI::Range(50, 3600000))
+      ->capture_default_str();
+  command->add_option("--monitoring-config", settings->monitoring.config,
+                      "YAML file of monitors, alert rules and the webhooks and commands alerts may use (see "
+                      "docs/monitoring.md)")
+      ->envname("LATHE_MONITORING_CONFIG");
+  command->add_option("--prediction-log", settings->monitoring.log_predictions,
+                      "Log every prediction for monitoring (true or false)")
+      ->envname("LATHE_PREDICTION_LOG")
+      ->capture_default_str();
+  command->add_option("--prediction-log-flush", settings->monitoring.flush_interval,
+                      "How often logged predictions are written and synced; a crash loses at most this much")
+      ->envname("LATHE_PREDICTION_LOG_FLUSH")
+      ->capture_default_str();
+  command->add_option("--prediction-log-queue", settings->monitoring.queue_rows,
+                      "Rows the prediction log holds before it drops (and counts) new ones")
+      ->envname("LATHE_PREDICTION_LOG_QUEUE")
+      ->check(CLI::Range(1000, 100000000))
       ->capture_default_str();
   command->add_option("--config", settings->config, "YAML file of these settings (default ./lathe.yaml if present)");
   command->callback([&action, command, settings] { action = [command, settings] { return RunServer(*command, *settings); }; });

@@ -20,7 +20,8 @@ Result<int64_t> ParseDuration(const std::string& text) {
   else if (unit == "h") scale = 3600000;
   else if (unit == "m") scale = 60000;
   else if (unit == "s" || (unit.empty() && value == 0)) scale = 1000;
-  else return Status::InvalidParameter(fmt::format("invalid duration '{}': expected e.g. 30d, 12h, 15m, 45s", text));
+  else if (unit == "ms") scale = 1;
+  else return Status::InvalidParameter(fmt::format("invalid duration '{}': expected e.g. 30d, 12h, 15m, 45s, 500ms", text));
   return value * scale;
 }
 

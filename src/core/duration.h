@@ -8,7 +8,7 @@
 
 namespace lathe {
 
-// "30d", "12h", "15m", "45s", "0" -> milliseconds.
+// "30d", "12h", "15m", "45s", "500ms", "0" -> milliseconds.
 Result<int64_t> ParseDuration(const std::string& text);
 
 }  // namespace lathe

@@ -20,11 +20,7 @@ std::string ChooseTest(ColumnKind kind, int64_t reference_rows, int64_t distinct
   return "jensenshannon";
 }
 
-namespace {
-
-bool IsPValueTest(const std::string& test) { return test == "ks" || test == "chisquare" || test == "z"; }
-
-Status CheckTest(const std::string& test) {
+Status CheckDriftTest(const std::string& test) {
   static const char* const kTests[] = {"ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "kl_div"};
   for (const char* known : kTests) {
     if (test == known) return Status::Ok();
@@ -32,6 +28,10 @@ Status CheckTest(const std::string& test) {
   return Status::InvalidParameter(
       fmt::format("unknown drift test '{}' (expected ks, chisquare, z, wasserstein, jensenshannon, psi or kl_div)", test));
 }
+
+namespace {
+
+bool IsPValueTest(const std::string& test) { return test == "ks" || test == "chisquare" || test == "z"; }
 
 // Fills in the verdict: p-value tests drift below the threshold (KS at or below, as Evidently),
 // distances at or above it.
@@ -107,7 +107,7 @@ Result<ColumnDrift> NumericalColumnDrift(std::span<const double> reference, std:
   std::sort(distinct.begin(), distinct.end());
   const auto distinct_count = std::unique(distinct.begin(), distinct.end()) - distinct.begin();
   drift.test = settings.test.value_or(ChooseTest(ColumnKind::kNumerical, drift.reference_size, distinct_count));
-  LATHE_RETURN_IF_ERROR(CheckTest(drift.test));
+  LATHE_RETURN_IF_ERROR(CheckDriftTest(drift.test));
   if (drift.test == "ks") {
     LATHE_ASSIGN_OR_RETURN(auto ks, KsTwoSample(kept_reference, kept_current));
     drift.statistic = ks.p_value;
@@ -146,7 +146,7 @@ Result<ColumnDrift> CategoricalColumnDrift(std::span<const std::optional<std::st
   std::sort(distinct.begin(), distinct.end());
   const auto distinct_count = std::unique(distinct.begin(), distinct.end()) - distinct.begin();
   drift.test = settings.test.value_or(ChooseTest(ColumnKind::kCategorical, drift.reference_size, distinct_count));
-  LATHE_RETURN_IF_ERROR(CheckTest(drift.test));
+  LATHE_RETURN_IF_ERROR(CheckDriftTest(drift.test));
   if (drift.test == "ks" || drift.test == "wasserstein") {
     return Status::InvalidParameter(fmt::format("the {} test needs a numerical column", drift.test));
   }

@@ -32,6 +32,9 @@ struct ColumnDrift {
   int64_t dropped_current = 0;
 };
 
+// InvalidParameter naming the known tests when `test` is not one of them.
+Status CheckDriftTest(const std::string& test);
+
 // Evidently's default: with `distinct` non-null values in reference and current together and
 // `reference_rows` rows, up to 1000 rows: numerical with more than 5 values -> ks, more than 2 ->
 // chisquare, else z; categorical with more than 2 -> chisquare, else z. Above 1000 rows:

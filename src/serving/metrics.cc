@@ -106,6 +106,11 @@ Histogram& MetricsRegistry::GetHistogram(std::string_view name, std::string_view
   return *slot;
 }
 
+void MetricsRegistry::AddCollector(std::function<std::string()> render) {
+  std::lock_guard lock(mutex_);
+  collectors_.push_back(std::move(render));
+}
+
 std::string MetricsRegistry::Render() const {
   std::lock_guard lock(mutex_);
   std::string out;
@@ -123,6 +128,7 @@ std::string MetricsRegistry::Render() const {
       out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, histogram->sum(), name, labels, cumulative);
     }
   }
+  for (const auto& render : collectors_) out += render();
   return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,7 +51,10 @@ class MetricsRegistry {
   Counter& GetCounter(std::string_view name, std::string_view help, const Labels& labels);
   Histogram& GetHistogram(std::string_view name, std::string_view help, const Labels& labels,
                           const std::vector<double>& upper_bounds);
-  // Text exposition format 0.0.4, families sorted by name.
+  // Adds metrics that another module keeps itself (e.g. the prediction log's counters): `render`
+  // returns complete families in the exposition format, appended at every scrape.
+  void AddCollector(std::function<std::string()> render);
+  // Text exposition format 0.0.4, families sorted by name, then the collectors' output.
   std::string Render() const;
 
  private:
@@ -64,6 +68,7 @@ class MetricsRegistry {
 
   mutable std::mutex mutex_;
   std::map<std::string, Family, std::less<>> families_;
+  std::vector<std::function<std::string()>> collectors_;
 };
 
 // `{a="x",b="y"}` with Prometheus escaping; empty for no labels.

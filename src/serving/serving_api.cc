@@ -113,10 +113,24 @@ class InferenceApi {
                             Protocol protocol) {
     const auto started = std::chrono::steady_clock::now();
     std::shared_ptr<ServedModel> served;
-    auto response = InferOnce(http, name, version, protocol, &served);
+    monitoring::PredictionEvent event;
+    auto response = InferOnce(http, name, version, protocol, &served, options_.log_prediction ? &event : nullptr);
     if (response.ok() && served) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       served->ok_requests->Increment();
-      served->latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      served->latency->Observe(seconds);
+      if (options_.log_prediction) {
+        event.deployment = name;
+        event.model = served->resolved.registered_name.empty() ? served->resolved.uri : served->resolved.registered_name;
+        event.model_version = served->resolved.version;
+        event.request_id = http.request_id;
+        event.timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count() -
+                             static_cast<int64_t>(seconds * 1000);
+        event.latency_ms = seconds * 1000;
+        options_.log_prediction(std::move(event));
+      }
     } else if (!response.ok()) {
       // Errors are rare enough for a labelled lookup; unknown model names are not labels (unbounded).
       metrics_
@@ -149,7 +163,8 @@ class InferenceApi {
 
  private:
   Result<ApiResponse> InferOnce(const ApiRequest& http, const std::string& name, const std::string& version,
-                                Protocol protocol, std::shared_ptr<ServedModel>* served_out) {
+                                Protocol protocol, std::shared_ptr<ServedModel>* served_out,
+                                monitoring::PredictionEvent* logged) {
     Result<InferenceRequest> decoded = protocol == Protocol::kOip
                                            ? DecodeOipRequest(http.body, options_.limits)
                                            : DecodeMlflowRequest(http.content_type, http.body, options_.limits);
@@ -167,6 +182,8 @@ class InferenceApi {
       }
       LATHE_RETURN_IF_ERROR(options_.fetch_features(metadata.feature_lookup, name, request.inputs));
     }
+    // The log sees the named columns as the model's signature takes them, before binding packs them.
+    if (logged) logged->inputs = request.inputs;
     LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs),
                                                         metadata.packs_numeric_columns));
     const auto rows = static_cast<size_t>(inputs[0].rows());
@@ -206,6 +223,10 @@ class InferenceApi {
     }
     ApiResponse out;
     out.body = protocol == Protocol::kOip ? EncodeOipResponse(response) : EncodeMlflowResponse(response);
+    if (logged) {
+      logged->prediction_ids = std::move(response.prediction_ids);
+      logged->outputs = std::move(response.outputs);
+    }
     return out;
   }
 

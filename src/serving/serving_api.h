@@ -8,6 +8,7 @@
 
 #include "core/api.h"
 #include "models/model.h"
+#include "monitoring/prediction_event.h"
 #include "serving/codec.h"
 #include "serving/deployment_manager.h"
 #include "serving/metrics.h"
@@ -24,6 +25,9 @@ struct ServingApiOptions {
   // Set inside `lathe server`, where the feature store lives; models that declare a feature lookup
   // are refused without it.
   FeatureFetcher fetch_features;
+  // Receives every successful prediction (inputs after the feature fetch, outputs, ids, timing) for
+  // the prediction log; it must only enqueue. Unset: nothing is logged.
+  std::function<void(monitoring::PredictionEvent&&)> log_prediction;
   // `lathe models serve` serves /health itself; inside `lathe server` the server already does.
   bool serve_health = false;
 };

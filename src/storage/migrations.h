@@ -7,7 +7,7 @@
 namespace lathe::storage {
 
 // The schema version this build writes.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Brings the database to kSchemaVersion in one transaction; refuses a database from a newer Lathe.
 Status ApplyMigrations(SqliteConnection& db);

@@ -103,6 +103,19 @@ class SqliteStore final : public Store {
   Result<std::optional<FeatureRepoVersion>> GetLatestFeatureRepoVersion() override;
   Result<std::vector<FeatureRepoVersion>> ListFeatureRepoVersions(int64_t limit) override;
 
+  // --- monitoring (sqlite_monitor_store.cc)
+  Status SaveMonitorResult(const MonitorResult& result) override;
+  Result<std::vector<MonitorResult>> ListMonitorResults(const std::string& monitor, int64_t from, int64_t to,
+                                                        int64_t limit) override;
+  Result<bool> AcquireMonitorLease(const std::string& monitor, const std::string& holder, int64_t now,
+                                   int64_t ttl) override;
+  Status ReleaseMonitorLease(const std::string& monitor, const std::string& holder) override;
+  Status RecordMonitorAlert(const WriteContext& context, const MonitorAlert& alert) override;
+  Status AddMonitorAlertDelivery(const std::string& alert_id, const std::string& delivery) override;
+  Result<std::vector<MonitorAlert>> ListMonitorAlerts(const std::string& monitor, int64_t limit) override;
+  Result<MonitorReference> SaveMonitorReference(const WriteContext& context, const MonitorReference& reference) override;
+  Result<std::optional<MonitorReference>> GetMonitorReference(const std::string& deployment) override;
+
   // --- governance and housekeeping (sqlite_store.cc)
   Result<std::vector<AuditEntry>> QueryAudit(const AuditQuery& query) override;
   Status RecordAudit(const WriteContext& context, const std::string& object_type,

@@ -191,6 +191,42 @@ struct FeatureRepoVersion {
   std::string actor;
 };
 
+// Monitoring (see src/monitoring): one evaluation of a monitor over a window, as stored.
+struct MonitorResult {
+  std::string monitor;
+  int64_t window_start = 0;  // ms, inclusive
+  int64_t window_end = 0;    // ms, exclusive
+  int64_t evaluated_at = 0;
+  std::string status;        // "ok", "no_data" or "error"
+  std::string metrics;       // JSON object of metric name -> number
+  std::string result;        // JSON of the whole evaluation
+};
+
+struct MonitorAlert {
+  std::string id;
+  std::string monitor;
+  std::string rule;
+  int64_t fired_at = 0;
+  int64_t window_start = 0;
+  int64_t window_end = 0;
+  std::string metric;
+  double value = 0;
+  double threshold = 0;
+  std::string actions;     // JSON array of the action names
+  std::string deliveries;  // JSON array of delivery records, appended as they finish
+};
+
+struct MonitorReference {
+  std::string deployment;
+  int64_t version = 0;
+  std::string path;    // the data, as Parquet, inside the data directory
+  std::string source;  // where it came from (a file, or runs:/<id> for a run's training dataset)
+  int64_t rows = 0;
+  std::string kinds;   // JSON object of column -> "numerical" / "categorical" overrides
+  int64_t created_at = 0;
+  std::string actor;
+};
+
 enum class Durability { kProcessCrash, kFull };
 
 class Store {
@@ -276,6 +312,25 @@ class Store {
   virtual Result<std::optional<FeatureRepoVersion>> GetLatestFeatureRepoVersion() = 0;
   // Newest first.
   virtual Result<std::vector<FeatureRepoVersion>> ListFeatureRepoVersions(int64_t limit) = 0;
+
+  // Monitoring. Saving a result for the same monitor and window replaces it.
+  virtual Status SaveMonitorResult(const MonitorResult& result) = 0;
+  // Results whose window starts in [from, to), oldest first, at most `limit` (the newest ones).
+  virtual Result<std::vector<MonitorResult>> ListMonitorResults(const std::string& monitor, int64_t from, int64_t to,
+                                                                int64_t limit) = 0;
+  // Takes (or renews) the monitor's lease for `holder` until now + ttl when it is free, expired or
+  // already the holder's; false when another holder has it.
+  virtual Result<bool> AcquireMonitorLease(const std::string& monitor, const std::string& holder, int64_t now,
+                                           int64_t ttl) = 0;
+  virtual Status ReleaseMonitorLease(const std::string& monitor, const std::string& holder) = 0;
+  virtual Status RecordMonitorAlert(const WriteContext& context, const MonitorAlert& alert) = 0;
+  // Appends one delivery record (a JSON object) to the alert's deliveries.
+  virtual Status AddMonitorAlertDelivery(const std::string& alert_id, const std::string& delivery) = 0;
+  // Newest first; `monitor` empty means every monitor.
+  virtual Result<std::vector<MonitorAlert>> ListMonitorAlerts(const std::string& monitor, int64_t limit) = 0;
+  // Registers new reference data for a deployment: the next version.
+  virtual Result<MonitorReference> SaveMonitorReference(const WriteContext& context, const MonitorReference& reference) = 0;
+  virtual Result<std::optional<MonitorReference>> GetMonitorReference(const std::string& deployment) = 0;
 
   // Governance and housekeeping.
   virtual Result<std::vector<AuditEntry>> QueryAudit(const AuditQuery& query) = 0;
