@@ -71,6 +71,9 @@ Status ApplyMigrations(SqliteConnection& db) {
   LATHE_ASSIGN_OR_RETURN(auto* select, db.Prepare("SELECT max(version) FROM schema_version"));
   LATHE_ASSIGN_OR_RETURN(bool row, select->Step());
   int current = row && !select->IsNull(0) ? static_cast<int>(select->Int64(0)) : 0;
+  // A statement left mid-result keeps its read snapshot, and a write transaction begun on a stale
+  // snapshot fails at once with SQLITE_BUSY once another connection (another process) has written.
+  select->Reset();
   if (current > kSchemaVersion) {
     return Status::InvalidState(fmt::format(
         "the database has schema version {}, newer than this lathe's {}: upgrade lathe", current, kSchemaVersion));
