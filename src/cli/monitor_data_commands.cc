@@ -31,8 +31,12 @@ Status RunExport(const ExportSettings& settings) {
   DataDirLayout layout{settings.data_dir};
   monitoring::MonitoringLayout monitoring_layout{layout.monitoring()};
   int64_t from = 0, to = std::numeric_limits<int64_t>::max();
-  if (!settings.from.empty()) LATHE_ASSIGN_OR_RETURN(from, monitoring::ParseTimestamp("--from", settings.from));
-  if (!settings.to.empty()) LATHE_ASSIGN_OR_RETURN(to, monitoring::ParseTimestamp("--to", settings.to));
+  if (!settings.from.empty()) {
+    LATHE_ASSIGN_OR_RETURN(from, monitoring::ParseTimestamp("--from", settings.from));
+  }
+  if (!settings.to.empty()) {
+    LATHE_ASSIGN_OR_RETURN(to, monitoring::ParseTimestamp("--to", settings.to));
+  }
   if (from >= to) return Status::InvalidParameter("--from must be before --to");
   LATHE_ASSIGN_OR_RETURN(auto rows, monitoring::ExportPredictionLog(monitoring_layout.predictions(), settings.deployment, from, to,
                                                                    settings.out));

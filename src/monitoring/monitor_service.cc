@@ -464,7 +464,7 @@ void MonitorService::RunAlerts(const MonitorSpec& spec, Evaluation& evaluation) 
     auto history = store_.ListMonitorAlerts(spec.name, 1000);
     if (history.ok()) {
       auto last = std::find_if(history->begin(), history->end(), [&](const auto& alert) { return alert.rule == rule.name; });
-      if (last != history->end() && now - last->fired_at < rule.cooldown_ms) {
+      if (last != history->end() && !CooldownElapsed(rule, last->fired_at, now)) {
         spdlog::info("monitor {}: alert {} holds but is cooling down (fired {} ms ago)", spec.name, rule.name, now - last->fired_at);
         continue;
       }
@@ -641,7 +641,7 @@ Result<storage::MonitorReference> MonitorService::RegisterReference(const storag
   return store_.SaveMonitorReference(context, reference);
 }
 
-json MonitorService::Status() const {
+json MonitorService::Overview() const {
   json monitors = json::array();
   for (const auto& [name, spec] : config_.monitors) {
     json entry = {{"name", name},

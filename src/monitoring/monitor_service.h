@@ -105,7 +105,7 @@ class MonitorService {
                                                       const std::string& file, const std::string& source);
 
   // Monitors, prediction log counters and label counters, for GET /api/lathe/monitor.
-  nlohmann::json Status() const;
+  nlohmann::json Overview() const;
 
   // The monitor whose deployment is `deployment`; nullptr when none.
   const MonitorSpec* FindByDeployment(const std::string& deployment) const;

@@ -120,7 +120,7 @@ Result<ApiResponse> RegisterReference(MonitorService& service, ApiRequest& reque
 std::vector<Route> MonitoringRoutes(MonitorService& service) {
   std::vector<Route> routes;
   routes.push_back({"GET", "/api/lathe/monitor", [&service](ApiRequest&) -> Result<ApiResponse> {
-                      return ApiResponse::Json(DumpJson(service.Status()));
+                      return ApiResponse::Json(DumpJson(service.Overview()));
                     }});
   routes.push_back({"POST", "/api/lathe/monitor/labels", [&service](ApiRequest& request) -> Result<ApiResponse> {
                       LATHE_ASSIGN_OR_RETURN(auto body, ParseObjectBody(request, false));
