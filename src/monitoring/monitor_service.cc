@@ -518,8 +518,9 @@ void MonitorService::Schedule() {
       if (stopping_) break;
       if (spec.schedule_ms <= 0 || now < next_due[name]) continue;
       next_due[name] = now + spec.schedule_ms;
-      // Held for a whole schedule period and renewed by its holder: one replica evaluates per period.
-      auto leased = store_.AcquireMonitorLease(name, options_.holder, now, spec.schedule_ms);
+      // Renewed by its holder at every tick and outliving a slow evaluation, so that one replica
+      // evaluates a monitor while it lives, and another takes over within a minute of its end.
+      auto leased = store_.AcquireMonitorLease(name, options_.holder, now, std::max<int64_t>(2 * spec.schedule_ms, 60000));
       if (!leased.ok() || !*leased) continue;
       std::optional<int64_t> end;
       if (spec.last_rows == 0) {

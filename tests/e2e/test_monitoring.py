@@ -108,6 +108,10 @@ monitors:
   churn_hourly:
     deployment: churn
     window: 1h
+  ticker:
+    deployment: churn
+    window: 2s
+    schedule: 1s
 """)
         self.server = LatheServer(extra_args=["--alias-poll-ms", "100", "--monitoring-config", config]).start()
         rng = np.random.default_rng(7)
@@ -270,6 +274,21 @@ monitors:
         lathe_cli("monitor", "export", "--data-dir", self.server.data_dir, "--deployment", "churn", "--out", out)
         with open(out) as f:
             self.assertGreaterEqual(sum(1 for _ in f) - 1, 2000)
+
+    def test_the_server_evaluates_scheduled_monitors_on_its_own(self):
+        rng = np.random.default_rng(3)
+        deadline = time.time() + 30
+        evaluated = []
+        while time.time() < deadline and not evaluated:
+            self.send(make_inputs(rng, 40))
+            results = requests.get(f"{self.server.url}/api/lathe/monitor/ticker/results", timeout=30).json()["results"]
+            evaluated = [r for r in results if r["status"] == "ok" and r["metrics"]["rows"] > 0]
+            time.sleep(0.5)
+        self.assertTrue(evaluated, "no scheduled evaluation saw data")
+        first = evaluated[0]
+        self.assertEqual(first["window_end_ms"] - first["window_start_ms"], 2000)
+        self.assertEqual(first["window_start_ms"] % 2000, 0)
+        self.assertIn("drift_share", first["metrics"])
 
     def test_empty_window_and_bad_requests(self):
         empty = self.evaluate("churn_hourly", window_end="2020-01-01T00:00:00Z")
