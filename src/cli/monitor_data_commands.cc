@@ -5,6 +5,7 @@
 #include <limits>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "cli/data_dir.h"
@@ -105,16 +106,41 @@ struct ReferenceSettings {
   std::string data_dir = "./lathe-data";
   std::string deployment;
   std::string file;
+  std::string run_id;
 };
+
+// The local file of the run's training dataset, as MLflow logs it: a dataset input tagged
+// mlflow.data.context=training whose source is {"uri": "<path or file:// URI>"}.
+Result<std::string> TrainingDatasetOfRun(storage::Store& store, const std::string& run_id) {
+  LATHE_ASSIGN_OR_RETURN(auto run, store.GetRun(run_id));
+  std::vector<std::string> seen;
+  for (const auto& input : run.inputs) {
+    bool training = false;
+    for (const auto& tag : input.tags) training |= tag.key == "mlflow.data.context" && tag.value == "training";
+    auto source = nlohmann::json::parse(input.dataset.source, nullptr, false);
+    std::string uri = source.is_object() ? source.value("uri", "") : "";
+    if (uri.rfind("file://", 0) == 0) uri = uri.substr(7);
+    seen.push_back(fmt::format("{} ({}{})", input.dataset.name, input.dataset.source_type, training ? ", training" : ""));
+    if (training && !uri.empty() && uri.front() == '/' && !storage::FileFormat(uri).empty()) return uri;
+  }
+  return Status::InvalidParameter(fmt::format(
+      "run {} has no training dataset logged with a local CSV, Parquet or JSON file as its source (its inputs: {}); give --file",
+      run_id, seen.empty() ? "none" : fmt::format("{}", fmt::join(seen, ", "))));
+}
 
 Status RunReference(const ReferenceSettings& settings) {
   DataDirLayout layout{settings.data_dir};
   LATHE_ASSIGN_OR_RETURN(auto store, OpenStore(layout, storage::Durability::kFull));
+  if (settings.file.empty() && settings.run_id.empty()) return Status::InvalidParameter("give --file or --run-id");
+  std::string file = settings.file, source = settings.file;
+  if (!settings.run_id.empty()) {
+    LATHE_ASSIGN_OR_RETURN(file, TrainingDatasetOfRun(*store, settings.run_id));
+    source = fmt::format("runs:/{} ({})", settings.run_id, file);
+  }
   monitoring::MonitorService service(*store, nullptr, {}, {monitoring::MonitoringLayout{layout.monitoring()}, "cli"}, nullptr);
-  LATHE_ASSIGN_OR_RETURN(auto saved, service.RegisterReference({"cli", "", "monitor/reference"}, settings.deployment,
-                                                               settings.file, settings.file));
+  LATHE_ASSIGN_OR_RETURN(auto saved, service.RegisterReference({"cli", "", "monitor/reference"}, settings.deployment, file, source));
   std::printf("reference version %lld of %s: %lld row(s) from %s\n", static_cast<long long>(saved.version),
-              settings.deployment.c_str(), static_cast<long long>(saved.rows), settings.file.c_str());
+              settings.deployment.c_str(), static_cast<long long>(saved.rows), source.c_str());
   return Status::Ok();
 }
 
@@ -204,7 +230,10 @@ void AddMonitorDataCommands(CLI::App& monitor, Action& action) {
       "reference", "Register a CSV/Parquet/JSON file (e.g. the training set) as a deployment's reference data.");
   data_dir_option(reference, reference_settings->data_dir);
   reference->add_option("--deployment", reference_settings->deployment, "The deployment")->required();
-  reference->add_option("--file", reference_settings->file, "The reference data")->required();
+  auto* file_option = reference->add_option("--file", reference_settings->file, "The reference data");
+  auto* run_option = reference->add_option("--run-id", reference_settings->run_id,
+                                           "Use the training dataset logged with this run (a local file source)");
+  file_option->excludes(run_option);
   reference->callback([&action, reference_settings] { action = [reference_settings] { return RunReference(*reference_settings); }; });
 
   auto remote = std::make_shared<RemoteSettings>();
