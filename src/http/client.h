@@ -1,6 +1,7 @@
-// A small blocking HTTP/1.1 client for the CLI and tests: one request per call, no TLS.
+// A small blocking HTTP/1.1 client for the CLI, tests and alert webhooks: one request per call, no TLS.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/status.h"
@@ -15,8 +16,11 @@ struct ClientResponse {
 };
 
 // `base_url` is http://host[:port][/prefix]; `target` is the path and query appended to it.
-// Connection failures are kUnavailable with a message naming the address.
+// Connection failures, and a request not answered within `timeout_ms` (connecting, sending and
+// reading together; name resolution is not bounded; 0 waits as long as it takes), are kUnavailable
+// with a message naming the address.
 Result<ClientResponse> SendRequest(const std::string& base_url, const std::string& method, const std::string& target,
-                                   const std::string& body = {}, const std::string& content_type = "application/json");
+                                   const std::string& body = {}, const std::string& content_type = "application/json",
+                                   int64_t timeout_ms = 0);
 
 }  // namespace lathe::http
