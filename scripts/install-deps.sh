@@ -16,6 +16,8 @@ apt_packages=(
   python3 python3-requests python3-numpy python3-xgboost python3-sklearn python3-scipy
   python3-fastapi python3-uvicorn gunicorn python3-uvloop python3-httptools python3-yaml python3-pandas
   wrk hyperfine procps curl time
+  # The HTML monitoring report's end-to-end test opens it in headless Chromium and reads the PNG.
+  chromium fonts-dejavu-core python3-pil
 )
 
 missing=()

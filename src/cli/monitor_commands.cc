@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "monitoring/drift_report.h"
+#include "monitoring/html_report.h"
 
 namespace lathe::cli {
 namespace {
@@ -15,6 +16,7 @@ struct ReportSettings {
   std::string reference;
   std::string current;
   std::string json_out;
+  std::string html_out;
   std::vector<std::string> columns;
 };
 
@@ -27,6 +29,16 @@ Status RunReport(const ReportSettings& settings) {
     std::ofstream file(settings.json_out, std::ios::trunc);
     file << json.dump(2) << "\n";
     if (!file) return Status::InvalidParameter(fmt::format("cannot write {}", settings.json_out));
+  }
+  if (!settings.html_out.empty()) {
+    monitoring::HtmlReportInputs inputs;
+    inputs.drift = &report;
+    inputs.title = "Data drift report";
+    inputs.subtitle = fmt::format("reference {} · current {}", settings.reference, settings.current);
+    LATHE_ASSIGN_OR_RETURN(auto html, monitoring::RenderHtmlReport(inputs));
+    std::ofstream file(settings.html_out, std::ios::trunc | std::ios::binary);
+    file << html;
+    if (!file) return Status::InvalidParameter(fmt::format("cannot write {}", settings.html_out));
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& column : report.columns) {
@@ -57,6 +69,7 @@ void AddMonitorCommands(CLI::App& app, Action& action) {
   report->add_option("--reference", settings->reference, "The reference data (e.g. the training set)")->required();
   report->add_option("--current", settings->current, "The data to compare with it")->required();
   report->add_option("--json", settings->json_out, "Also write the report as JSON to this file");
+  report->add_option("--html", settings->html_out, "Also write the report as one self-contained HTML page to this file");
   report->add_option("--columns", settings->columns, "Only these columns (comma-separated)")->delimiter(',');
   report->callback([&action, settings] { action = [settings] { return RunReport(*settings); }; });
 }

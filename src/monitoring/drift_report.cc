@@ -4,9 +4,12 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "monitoring/drift_stats.h"
 #include "storage/duckdb.h"
 
 namespace lathe::monitoring {
@@ -67,6 +70,69 @@ Result<ColumnKind> InferKind(DuckDb& db, const std::string& reference, const std
     return std::get<int64_t>(distinct.rows[0][0]) <= 10 ? ColumnKind::kCategorical : ColumnKind::kNumerical;
   }
   return Status::InvalidParameter(fmt::format("type {} is neither numerical nor categorical: give the column's kind", type));
+}
+
+std::optional<ColumnHistogram> NumericalHistogram(std::span<const double> reference, std::span<const double> current) {
+  std::vector<double> finite_reference, finite_current;
+  std::copy_if(reference.begin(), reference.end(), std::back_inserter(finite_reference), [](double v) { return std::isfinite(v); });
+  std::copy_if(current.begin(), current.end(), std::back_inserter(finite_current), [](double v) { return std::isfinite(v); });
+  if (finite_reference.empty() && finite_current.empty()) return std::nullopt;
+  ColumnHistogram histogram;
+  histogram.edges = SturgesEdges(finite_reference, finite_current);
+  if (histogram.edges.size() - 1 > kMaxHistogramBins) {
+    const double first = histogram.edges.front(), last = histogram.edges.back();
+    histogram.edges.resize(kMaxHistogramBins + 1);
+    for (size_t i = 0; i < kMaxHistogramBins; ++i) {
+      histogram.edges[i] = first + (last - first) * static_cast<double>(i) / static_cast<double>(kMaxHistogramBins);
+    }
+    histogram.edges.back() = last;
+  }
+  histogram.reference_counts = HistogramCounts(finite_reference, histogram.edges);
+  histogram.current_counts = HistogramCounts(finite_current, histogram.edges);
+  return histogram;
+}
+
+std::optional<ColumnHistogram> CategoricalHistogram(std::span<const std::optional<std::string>> reference,
+                                                    std::span<const std::optional<std::string>> current) {
+  std::unordered_map<std::string_view, std::pair<int64_t, int64_t>> counts;
+  int64_t reference_size = 0, current_size = 0;
+  for (const auto& value : reference) {
+    if (!value) continue;
+    ++counts[*value].first;
+    ++reference_size;
+  }
+  for (const auto& value : current) {
+    if (!value) continue;
+    ++counts[*value].second;
+    ++current_size;
+  }
+  if (counts.empty()) return std::nullopt;
+  using Entry = std::pair<std::string_view, std::pair<int64_t, int64_t>>;
+  std::vector<Entry> ranked(counts.begin(), counts.end());
+  auto share = [&](const Entry& entry) {
+    return (reference_size ? static_cast<double>(entry.second.first) / static_cast<double>(reference_size) : 0.0) +
+           (current_size ? static_cast<double>(entry.second.second) / static_cast<double>(current_size) : 0.0);
+  };
+  const size_t kept = std::min(ranked.size(), kMaxHistogramCategories);
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(kept), ranked.end(),
+                    [&](const Entry& a, const Entry& b) {
+                      const double share_a = share(a), share_b = share(b);
+                      return share_a != share_b ? share_a > share_b : a.first < b.first;
+                    });
+  ColumnHistogram histogram;
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    const auto& [category, pair] = ranked[i];
+    if (i < kept) {
+      histogram.categories.emplace_back(category);
+      histogram.reference_counts.push_back(pair.first);
+      histogram.current_counts.push_back(pair.second);
+    } else {
+      ++histogram.other_categories;
+      histogram.reference_other += pair.first;
+      histogram.current_other += pair.second;
+    }
+  }
+  return histogram;
 }
 
 }  // namespace
@@ -143,10 +209,12 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
       if (kind == ColumnKind::kNumerical) {
         LATHE_ASSIGN_OR_RETURN(auto reference, Numbers(db, reference, column));
         LATHE_ASSIGN_OR_RETURN(auto current, Numbers(db, current, column));
+        entry.histogram = NumericalHistogram(reference, current);
         drift = NumericalColumnDrift(reference, current, settings);
       } else {
         LATHE_ASSIGN_OR_RETURN(auto reference, Strings(db, reference, column));
         LATHE_ASSIGN_OR_RETURN(auto current, Strings(db, current, column));
+        entry.histogram = CategoricalHistogram(reference, current);
         drift = CategoricalColumnDrift(reference, current, settings);
       }
       if (!drift.ok()) return drift.status();
@@ -186,6 +254,19 @@ nlohmann::json ToJson(const DriftReport& report) {
       entry["current_values"] = drift.current_size;
       entry["dropped_reference"] = drift.dropped_reference;
       entry["dropped_current"] = drift.dropped_current;
+    }
+    if (column.histogram) {
+      const auto& histogram = *column.histogram;
+      nlohmann::json bins = {{"reference", histogram.reference_counts}, {"current", histogram.current_counts}};
+      if (!histogram.edges.empty()) {
+        bins["edges"] = histogram.edges;
+      } else {
+        bins["categories"] = histogram.categories;
+        bins["other"] = {{"categories", histogram.other_categories},
+                         {"reference", histogram.reference_other},
+                         {"current", histogram.current_other}};
+      }
+      entry["histogram"] = std::move(bins);
     }
     if (!column.error.empty()) entry["error"] = column.error;
     out["columns"].push_back(std::move(entry));

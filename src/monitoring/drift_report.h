@@ -23,12 +23,34 @@ struct DriftReportOptions {
   double drift_share = 0.5;
 };
 
+// The two distributions of a column for a person to look at, over the values tested (NaN,
+// infinities and nulls excluded): counts per shared bin for a numerical column, per category for a
+// categorical one. Its size depends on the bins and categories kept, never on the row count.
+struct ColumnHistogram {
+  // Numerical: SturgesEdges over both samples, at most kMaxHistogramBins bins (equal-width over
+  // the same range when Sturges asks for more); counts has edges.size() - 1 entries.
+  std::vector<double> edges;
+  // Categorical: the kMaxHistogramCategories categories with the largest reference share plus
+  // current share (so a category new in the current data shows even when the reference is much
+  // larger), in that order (ties by name); the rest are folded into the three other_* numbers.
+  std::vector<std::string> categories;
+  std::vector<int64_t> reference_counts;
+  std::vector<int64_t> current_counts;
+  int64_t other_categories = 0;
+  int64_t reference_other = 0;
+  int64_t current_other = 0;
+};
+inline constexpr size_t kMaxHistogramBins = 30;
+inline constexpr size_t kMaxHistogramCategories = 20;
+
 struct ColumnReport {
   std::string column;
   std::string reference_type;  // DuckDB's type names
   std::string current_type;
   std::optional<ColumnKind> kind;
   std::optional<ColumnDrift> drift;
+  // Present whenever the column's values could be read and either side has one, tested or not.
+  std::optional<ColumnHistogram> histogram;
   std::string error;  // why the column was not tested
 };
 
