@@ -62,7 +62,10 @@ std::string RenderLogMetrics(const monitoring::PredictionLog& log) {
           stats.dropped_rows);
   counter("lathe_prediction_log_sampled_out_rows_total", "Predicted rows not logged by the deployment's sampling rate",
           stats.sampled_out_rows);
-  counter("lathe_prediction_log_write_errors_total", "Failed writes of prediction log segments", stats.write_errors);
+  counter("lathe_prediction_log_invalid_rows_total", "Predicted rows not logged because the event was malformed",
+          stats.invalid_rows);
+  counter("lathe_prediction_log_write_errors_total", "Predicted rows lost to a failed write or sync of a log segment",
+          stats.write_errors);
   out += fmt::format("# HELP lathe_prediction_log_queued_rows Rows waiting to be written\n"
                      "# TYPE lathe_prediction_log_queued_rows gauge\nlathe_prediction_log_queued_rows {}\n",
                      stats.queued_rows);

@@ -662,6 +662,7 @@ json MonitorService::Overview() const {
                              {"dropped_rows", stats.dropped_rows},
                              {"sampled_out_rows", stats.sampled_out_rows},
                              {"queued_rows", stats.queued_rows},
+                             {"invalid_rows", stats.invalid_rows},
                              {"write_errors", stats.write_errors}};
   } else {
     out["prediction_log"] = {{"enabled", false}};
