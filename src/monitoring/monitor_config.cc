@@ -33,6 +33,8 @@ class ConfigParser {
     if (root["commands"]) LATHE_RETURN_IF_ERROR(ForEachNamed(root["commands"], "commands", [&](auto& name, auto& node) {
       return ParseCommand(name, node);
     }));
+    Status targets = ActionRunner::ValidateTargets(config_.webhooks, config_.commands);
+    if (!targets.ok()) return Status::InvalidParameter(fmt::format("{}: {}", yaml_.file_name(), targets.message()));
     if (root["prediction_log"]) LATHE_RETURN_IF_ERROR(ParseLogPolicy(root["prediction_log"], config_.default_log_policy));
     if (root["deployments"]) LATHE_RETURN_IF_ERROR(ForEachNamed(root["deployments"], "deployments", [&](auto& name, auto& node) {
       DeploymentLogPolicy policy = config_.default_log_policy;

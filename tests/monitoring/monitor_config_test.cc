@@ -104,6 +104,7 @@ TEST(MonitorConfigTest, MistakesNameTheFileLineAndReason) {
       {"monitors:\n  m:\n    alerts:\n      - {name: a, when: x > 1, actions: [webhook:pager]}\n", "unknown webhook 'pager'"},
       {"monitors:\n  m:\n    alerts:\n      - {name: a, when: x > 1, actions: [email]}\n", "unknown action 'email'"},
       {"webhooks:\n  w: {url: 'https://example.com/x'}\n", "only http:// URLs"},
+      {"webhooks:\n  w: {url: 'http://user:secret@example.com/x'}\n", "monitoring.yaml: "},
       {"commands:\n  c: {argv: [make, retrain]}\n", "must be an absolute path"},
       {"prediction_log: {sampling: 2}\n", "'sampling' must be between 0 and 1"},
       {"deployments:\n  d: {sensitive: {ssn: encrypt}}\n", "expected hash or drop"},
