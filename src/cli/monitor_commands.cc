@@ -105,7 +105,7 @@ Status RunReport(const ReportSettings& settings) {
 }  // namespace
 
 void AddMonitorCommands(CLI::App& app, Action& action) {
-  auto* monitor = app.add_subcommand("monitor", "Monitoring: data drift and model quality.");
+  auto* monitor = app.add_subcommand("monitor", "Monitoring: drift, integrity, model quality and alerts, offline on files and for a server's deployments.");
   monitor->require_subcommand(1);
   auto settings = std::make_shared<ReportSettings>();
   auto* report = monitor->add_subcommand(

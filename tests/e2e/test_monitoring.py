@@ -290,6 +290,39 @@ monitors:
         self.assertEqual(first["window_start_ms"] % 2000, 0)
         self.assertIn("drift_share", first["metrics"])
 
+    def test_labels_and_reference_from_the_command_line(self):
+        ids, _ = self.send(make_inputs(np.random.default_rng(5), 10), batch=10)
+        time.sleep(1.5)  # another process reads the log: past the server's flush interval (1 s)
+        labels = os.path.join(self.tmp, "labels.csv")
+        with open(labels, "w") as f:
+            f.write("id,truth\n" + "".join(f"{pid},{i}\n" for i, pid in enumerate(ids)) + "nobody-0,1\n")
+        out = lathe_cli("monitor", "labels", "--data-dir", self.server.data_dir, "--deployment", "churn", "--file", labels,
+                        "--id-column", "id", "--label-column", "truth").stdout
+        self.assertIn("11 label(s) recorded for churn: 10 matched a logged prediction, 1 did not (e.g. nobody-0)", out)
+        failed = lathe_cli("monitor", "labels", "--data-dir", self.server.data_dir, "--deployment", "churn", "--file", labels,
+                           check=False)
+        self.assertNotEqual(failed.returncode, 0)
+        self.assertIn("prediction_id", failed.stderr)
+
+        # The training dataset logged with a run (as mlflow.log_input does) becomes the reference.
+        train = os.path.join(self.tmp, "train.csv")
+        with open(train, "w") as f:
+            f.write(",".join(COLUMNS) + "\n" + "0,0,0,0,1,0\n1,1,1,1,0,1\n")
+        status, body = self.server.api("POST", "experiments/create", {"name": "training"})
+        run_id = self.server.api("POST", "runs/create", {"experiment_id": body["experiment_id"]})[1]["run"]["info"]["run_id"]
+        status, body = self.server.api("POST", "runs/log-inputs", {"run_id": run_id, "datasets": [{
+            "dataset": {"name": "train", "digest": "abc", "source_type": "local", "source": json.dumps({"uri": train})},
+            "tags": [{"key": "mlflow.data.context", "value": "training"}]}]})
+        self.assertEqual(status, 200, body)
+        out = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
+                        "--run-id", run_id).stdout
+        self.assertIn("reference version 2 of churn: 2 row(s) from runs:/" + run_id, out)
+        other = self.server.api("POST", "runs/create", {"experiment_id": "0"})[1]["run"]["info"]["run_id"]
+        failed = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
+                           "--run-id", other, check=False)
+        self.assertNotEqual(failed.returncode, 0)
+        self.assertIn("no training dataset", failed.stderr)
+
     def test_empty_window_and_bad_requests(self):
         empty = self.evaluate("churn_hourly", window_end="2020-01-01T00:00:00Z")
         self.assertEqual(empty["status"], "no_data")
