@@ -1,9 +1,11 @@
 #include "monitoring/integrity.h"
 
-#include <fmt/format.h>
-
 #include <cmath>
 #include <set>
+
+#include <fmt/format.h>
+
+#include "monitoring/column_types.h"
 
 namespace lathe::monitoring {
 namespace {
@@ -17,21 +19,6 @@ constexpr size_t kListedValues = 10;
 // Up to this many unseen values of a column, the rows holding one are found with an IN list of
 // them; beyond, with an anti-join on the reference.
 constexpr size_t kMaxInList = 1000;
-
-bool IsFloat(const std::string& type) {
-  return type == "DOUBLE" || type == "FLOAT";
-}
-bool IsInteger(const std::string& type) {
-  static const std::set<std::string> kIntegers = {"TINYINT",  "SMALLINT",  "INTEGER",  "BIGINT",  "HUGEINT",
-                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"};
-  return kIntegers.count(type) > 0;
-}
-bool IsNumeric(const std::string& type) {
-  return IsFloat(type) || IsInteger(type) || type.rfind("DECIMAL", 0) == 0;
-}
-bool IsCategoricalType(const std::string& type) {
-  return type == "VARCHAR" || type == "BOOLEAN";
-}
 
 struct Column {
   std::string name;
@@ -216,7 +203,7 @@ std::string RangeViolation(const ColumnPlan& plan) {
   if (plan.low) outside.push_back(fmt::format("{} < {}", column, SqlDouble(*plan.low)));
   if (plan.high) {
     outside.push_back(fmt::format("{} > {}", column, SqlDouble(*plan.high)));
-  } else if (IsFloat(plan.current_type)) {
+  } else if (IsIeeeFloatType(plan.current_type)) {
     outside.push_back(fmt::format("isnan({})", column));
   }
   return Join(outside, " OR ");
@@ -231,7 +218,7 @@ std::string CountIf(const std::string& condition) {
 void PlanChecks(ColumnPlan& plan, const std::vector<Cell>& reference, const IntegrityOptions& options) {
   if (auto given = options.kinds.find(plan.name); given != options.kinds.end()) {
     plan.kind = given->second;
-  } else if (IsNumeric(plan.reference_type) && !IsInteger(plan.reference_type)) {
+  } else if (IsNumericType(plan.reference_type) && !IsIntegerType(plan.reference_type)) {
     plan.kind = ColumnKind::kNumerical;
   } else if (IsCategoricalType(plan.reference_type)) {
     plan.kind = ColumnKind::kCategorical;
@@ -243,7 +230,7 @@ void PlanChecks(ColumnPlan& plan, const std::vector<Cell>& reference, const Inte
   if (has_declared && !declared->second.min && !declared->second.max) return;  // turned off
   if (!plan.same_family || (!has_declared && plan.kind != ColumnKind::kNumerical)) return;
   plan.check_range = true;
-  if (!IsNumeric(plan.current_type)) {
+  if (!IsNumericType(plan.current_type)) {
     plan.range_error = fmt::format("{} is not a numeric type", plan.current_type);
   } else if (has_declared) {
     plan.low = declared->second.min;
@@ -274,7 +261,7 @@ Status CheckUnseen(DuckDb& db, const std::string& reference, const std::string& 
                    IntegrityCheck& check, std::string& condition) {
   const std::string column = SqlIdentifier(plan.name);
   // Same types compare as they are; different non-numeric ones (BOOLEAN vs VARCHAR) as text.
-  const bool as_is = plan.reference_type == plan.current_type || IsNumeric(plan.current_type);
+  const bool as_is = plan.reference_type == plan.current_type || IsNumericType(plan.current_type);
   const std::string value = as_is ? column : fmt::format("CAST({} AS VARCHAR)", column);
   const std::string seen = fmt::format("SELECT DISTINCT {} FROM {} WHERE {} IS NOT NULL", value, reference, column);
   // Both sides grouped first: the anti-join then matches distinct values, not rows.
@@ -405,17 +392,17 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
     plan.name = column.name;
     plan.reference_type = column.type;
     plan.current_type = in_current->type;
-    plan.same_family = IsNumeric(plan.reference_type) == IsNumeric(plan.current_type);
+    plan.same_family = IsNumericType(plan.reference_type) == IsNumericType(plan.current_type);
     const std::string name = SqlIdentifier(column.name);
     plan.reference_values = reference_stats.Add(fmt::format("count({})", name));
-    if (IsNumeric(column.type)) {
+    if (IsNumericType(column.type)) {
       // NaN sorts above every number in DuckDB and would stretch the range to include everything;
       // NaN = NaN holds there, so nullif drops it.
-      const std::string value = IsFloat(column.type) ? fmt::format("nullif({}, 'NaN'::{})", name, column.type) : name;
+      const std::string value = IsIeeeFloatType(column.type) ? fmt::format("nullif({}, 'NaN'::{})", name, column.type) : name;
       plan.reference_min = reference_stats.Add(fmt::format("CAST(min({}) AS DOUBLE)", value));
       plan.reference_max = reference_stats.Add(fmt::format("CAST(max({}) AS DOUBLE)", value));
     }
-    if (IsInteger(column.type) && !options.kinds.count(column.name)) {
+    if (IsIntegerType(column.type) && !options.kinds.count(column.name)) {
       plan.reference_distinct = reference_stats.Add(fmt::format("count(DISTINCT {})", name));
     }
     plans.push_back(std::move(plan));

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/ids.h"
+#include "monitoring/column_types.h"
 #include "monitoring/html_report.h"
 #include "monitoring/performance.h"
 #include "storage/duckdb.h"
@@ -32,12 +33,6 @@ bool IsMeta(const std::string& column) {
   return std::find(std::begin(kMetaColumns), std::end(kMetaColumns), column) != std::end(kMetaColumns);
 }
 bool IsOutput(const std::string& column) { return column.rfind("output_", 0) == 0; }
-
-bool IsIntegerType(const std::string& type) {
-  return type == "TINYINT" || type == "SMALLINT" || type == "INTEGER" || type == "BIGINT" || type == "HUGEINT" ||
-         type == "UTINYINT" || type == "USMALLINT" || type == "UINTEGER" || type == "UBIGINT";
-}
-bool IsFloatType(const std::string& type) { return type == "DOUBLE" || type == "FLOAT" || type.rfind("DECIMAL", 0) == 0; }
 
 using ColumnTypes = std::vector<std::pair<std::string, std::string>>;
 
