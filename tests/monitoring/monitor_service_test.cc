@@ -1,0 +1,169 @@
+// The monitor service over a real prediction log, label files and SQLite store: a classification
+// monitor with probabilities computes scikit-learn's numbers from logged rows and late labels; an
+// empty window is "no data"; results form a time series; alerts respect for-windows.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "monitoring/monitor_service.h"
+#include "python_reference.h"
+#include "storage/store.h"
+
+namespace lathe::monitoring {
+namespace {
+
+using testing::ExpectClose;
+using testing::RunPythonJson;
+using testing::ScratchDir;
+
+constexpr int64_t kHour = 3600000;
+constexpr int64_t kStart = 1'800'000'000'000 / kHour * kHour;  // an hour boundary in 2027
+
+models::Tensor Column(const std::string& name, std::vector<double> values, int64_t width = 1) {
+  models::Tensor tensor;
+  tensor.name = name;
+  tensor.shape = {static_cast<int64_t>(values.size()) / width};
+  if (width > 1) tensor.shape.push_back(width);
+  tensor.numbers = std::move(values);
+  return tensor;
+}
+
+class MonitorServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage::SqliteStoreOptions options;
+    options.path = (dir_.path() / "lathe.db").string();
+    auto store = storage::OpenSqliteStore(options);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    store_ = std::move(*store);
+    PredictionLogOptions log_options;
+    log_options.root = layout_.predictions();
+    auto log = PredictionLog::Open(log_options);
+    ASSERT_TRUE(log.ok()) << log.status().message();
+    log_ = std::move(*log);
+  }
+
+  std::unique_ptr<MonitorService> Service(const std::string& yaml) {
+    auto config = ParseMonitoringConfig(yaml, "monitoring.yaml");
+    EXPECT_TRUE(config.ok()) << config.status().message();
+    return std::make_unique<MonitorService>(*store_, log_.get(), *config, MonitorServiceOptions{layout_, "test"}, nullptr);
+  }
+
+  ScratchDir dir_;
+  MonitoringLayout layout_{dir_.path() / "monitoring"};
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<PredictionLog> log_;
+};
+
+TEST_F(MonitorServiceTest, ClassificationPerformanceFromLoggedRowsAndLateLabelsMatchesSklearn) {
+  auto service = Service(R"(
+monitors:
+  churn:
+    window: 1h
+    task: classification
+    prediction: output_label
+    probabilities: output_probabilities
+)");
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> uniform(0, 1);
+  nlohmann::json truth = nlohmann::json::array(), predicted = nlohmann::json::array(), probabilities = nlohmann::json::array();
+  std::vector<Label> labels;
+  for (int request = 0; request < 40; ++request) {
+    PredictionEvent event;
+    event.deployment = "churn";
+    event.request_id = "r" + std::to_string(request);
+    event.timestamp_ms = kStart + request * 1000;
+    std::vector<double> x, label, proba;
+    for (int row = 0; row < 5; ++row) {
+      const double p = uniform(rng);
+      x.push_back(uniform(rng));
+      label.push_back(p > 0.5 ? 1 : 0);
+      proba.push_back(1 - p);
+      proba.push_back(p);
+      event.prediction_ids.push_back(event.request_id + "-" + std::to_string(row));
+      if ((request + row) % 4 == 0) continue;  // not every prediction gets its label
+      const int actual = uniform(rng) < p ? 1 : 0;
+      labels.push_back({event.prediction_ids.back(), std::to_string(actual)});
+      truth.push_back(actual);
+      predicted.push_back(label.back());
+      probabilities.push_back(p);
+    }
+    event.inputs = {Column("x", x)};
+    event.outputs = {Column("label", label), Column("probabilities", proba, 2)};
+    ASSERT_TRUE(log_->Append(std::move(event)));
+  }
+  auto posted = service->PostLabels("churn", labels);
+  ASSERT_TRUE(posted.ok()) << posted.status().message();
+  EXPECT_EQ((*posted)["unknown"], 0);
+
+  auto evaluation = service->Evaluate("churn", kStart + kHour);
+  ASSERT_TRUE(evaluation.ok()) << evaluation.status().message();
+  EXPECT_EQ(evaluation->status, "ok");
+  EXPECT_EQ(evaluation->rows, 200);
+  EXPECT_EQ(evaluation->labeled_rows, static_cast<int64_t>(labels.size()));
+  ASSERT_TRUE(evaluation->performance.is_object()) << evaluation->performance_error;
+  auto expected = RunPythonJson(R"(
+import json, sys
+from sklearn import metrics
+case = json.load(open(sys.argv[1]))
+y, p, proba = case["truth"], case["predicted"], case["probabilities"]
+print(json.dumps({"accuracy": metrics.accuracy_score(y, p), "f1_macro": metrics.f1_score(y, p, average="macro"),
+                  "precision_weighted": metrics.precision_score(y, p, average="weighted"),
+                  "roc_auc": metrics.roc_auc_score(y, proba), "log_loss": metrics.log_loss(y, proba)}))
+)",
+                                {{"truth", truth}, {"predicted", predicted}, {"probabilities", probabilities}});
+  for (const auto& [name, value] : expected.items()) {
+    ExpectClose(evaluation->metrics.at(name), value, name);
+    ExpectClose(evaluation->performance.at(name).get<double>(), value, name);
+  }
+  // No reference registered: drift says why; integrity still runs on the window itself.
+  EXPECT_NE(evaluation->drift_error.find("no reference data"), std::string::npos);
+  EXPECT_TRUE(evaluation->integrity.has_value()) << evaluation->integrity_error;
+}
+
+TEST_F(MonitorServiceTest, EmptyWindowsAreNoDataAndResultsFormATimeSeries) {
+  auto service = Service(R"(
+monitors:
+  churn:
+    window: 1h
+    alerts:
+      - {name: busy, when: rows >= 1, for: 2, cooldown: 0s}
+)");
+  for (int hour = 0; hour < 4; ++hour) {
+    if (hour == 1) continue;  // an hour without traffic
+    PredictionEvent event;
+    event.deployment = "churn";
+    event.request_id = "h" + std::to_string(hour);
+    event.timestamp_ms = kStart + hour * kHour + 10;
+    event.prediction_ids = {event.request_id};
+    event.inputs = {Column("x", {1.0})};
+    event.outputs = {Column("y", {2.0})};
+    ASSERT_TRUE(log_->Append(std::move(event)));
+  }
+  std::vector<std::vector<std::string>> fired;
+  for (int hour = 0; hour < 3; ++hour) {
+    auto evaluation = service->Evaluate("churn", kStart + (hour + 1) * kHour);
+    ASSERT_TRUE(evaluation.ok()) << evaluation.status().message();
+    EXPECT_EQ(evaluation->status, hour == 1 ? "no_data" : "ok");
+    fired.push_back(evaluation->alerts_fired);
+  }
+  // rows >= 1 for 2 windows does not hold yet: the empty hour breaks the streak.
+  EXPECT_EQ(fired, (std::vector<std::vector<std::string>>{{}, {}, {}}));
+  // Evaluating the third hour again is still one window, not two.
+  EXPECT_EQ(service->Evaluate("churn", kStart + 3 * kHour)->alerts_fired, std::vector<std::string>{});
+  auto fourth = service->Evaluate("churn", kStart + 4 * kHour);  // two busy hours in a row now
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_EQ(fourth->alerts_fired, std::vector<std::string>{"busy"});
+
+  auto results = service->Results("churn", 0, kStart + 10 * kHour, 100);
+  ASSERT_TRUE(results.ok());
+  const auto& series = (*results)["results"];
+  ASSERT_EQ(series.size(), 4u);  // the re-evaluated window replaced its earlier result
+  EXPECT_EQ(series[1]["status"], "no_data");
+  EXPECT_EQ(series[1]["metrics"], nlohmann::json({{"rows", 0}}));
+  EXPECT_EQ(series[0]["window_start_ms"], kStart);
+  EXPECT_EQ(service->Evaluate("nope", std::nullopt).status().code(), ErrorCode::kResourceDoesNotExist);
+}
+
+}  // namespace
+}  // namespace lathe::monitoring
