@@ -35,6 +35,7 @@ bench: build
 	bash bench/serving/run.sh
 	bash bench/features/run.sh
 	bash bench/features/online/run.sh
+	bash bench/monitoring/serving_log/run.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)

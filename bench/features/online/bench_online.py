@@ -35,7 +35,6 @@ import datetime
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -47,6 +46,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import lathe_bench  # noqa: E402  (bench/lathe_bench.py, found through the path set just above)
 RESULTS_DIR = os.path.join(ROOT, "bench", "results", "features")
 WORK_DIR = os.environ.get("BENCH_FEATURES_ONLINE_DIR", os.path.join(RESULTS_DIR, "online"))
 OPENLOOP_BIN = os.path.join(WORK_DIR, "openloop")
@@ -62,12 +63,6 @@ REDIS_REQUESTS = int(os.environ.get("LATHE_BENCH_REDIS_REQUESTS", "200000"))
 LOG_LEVEL = os.environ.get("LATHE_BENCH_LOG_LEVEL", "warn")
 SERVER_CPUS = os.environ.get("LATHE_BENCH_SERVER_CPUS", "")
 CLIENT_CPUS = os.environ.get("LATHE_BENCH_CLIENT_CPUS", "")
-
-
-def pinned(cpus, command):
-    """`command` under taskset when CPUs are given, so that server and load generator do not
-    take turns on the same core."""
-    return ["taskset", "-c", cpus, *command] if cpus else command
 START_TIMEOUT_S = 30
 TARGET_P99_MS = 1.0
 ONLINE_PATH = "/api/lathe/features/online"
@@ -101,16 +96,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def make_repo(work):
@@ -165,21 +150,10 @@ def timed(command):
 
 
 def start_lathe(data_dir, log_path):
-    log = open(log_path, "w")
-    process = subprocess.Popen(pinned(SERVER_CPUS, [LATHE_BIN, "server", "--host", "127.0.0.1", "--port", "0",
-                                                    "--data-dir", data_dir, "--log-level", LOG_LEVEL]),
-                               stdout=log, stderr=subprocess.STDOUT)
+    process, port = lathe_bench.start_lathe_server(LATHE_BIN, data_dir, log_path, ["--log-level", LOG_LEVEL],
+                                                   SERVER_CPUS)
     processes.append(process)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"lathe server exited with {process.returncode}; see {log_path}")
-        with open(log_path) as f:
-            match = re.search(r"^lathe server listening on http://127\.0\.0\.1:(\d+)", f.read(), re.M)
-        if match:
-            return process, int(match.group(1))
-        time.sleep(0.1)
-    raise RuntimeError(f"lathe server did not start within {START_TIMEOUT_S} s; see {log_path}")
+    return process, port
 
 
 def body_for(customers):
@@ -215,27 +189,14 @@ def check_answers(port, latest):
 
 
 def wrk(port, seconds):
-    env = dict(os.environ, BENCH_FEATURES=",".join(FEATURE_REFS), BENCH_ENTITIES=str(CUSTOMERS))
-    # One wrk thread: the machine's other core is the server's.
-    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
-               "-s", os.path.join(HERE, "online_read.lua"), f"http://127.0.0.1:{port}{ONLINE_PATH}"]
-    output = subprocess.run(pinned(CLIENT_CPUS, command), env=env, capture_output=True, text=True, check=True).stdout
-    match = re.search(r"^BENCH_RESULT (.*)$", output, re.M)
-    if not match:
-        raise RuntimeError(f"wrk printed no result:\n{output}")
-    fields = {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
-    fields["rps"] = fields["requests"] / (fields["duration_us"] / 1e6)
-    return fields
+    return lathe_bench.run_wrk(f"http://127.0.0.1:{port}{ONLINE_PATH}", os.path.join(HERE, "online_read.lua"),
+                               CONNECTIONS, seconds, cpus=CLIENT_CPUS,
+                               env={"BENCH_FEATURES": ",".join(FEATURE_REFS), "BENCH_ENTITIES": str(CUSTOMERS)})
 
 
 def openloop(port, rate, body_path):
-    command = [OPENLOOP_BIN, "--port", str(port), "--path", ONLINE_PATH, "--body", body_path, "--rate", str(int(rate)),
-               "--duration", str(OPENLOOP_SECONDS), "--connections", str(OPENLOOP_CONNECTIONS)]
-    output = subprocess.run(pinned(CLIENT_CPUS, command), capture_output=True, text=True, check=True).stdout
-    match = re.search(r"^OPENLOOP (.*)$", output, re.M)
-    if not match:
-        raise RuntimeError(f"openloop printed no result:\n{output}")
-    return {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+    return lathe_bench.run_openloop(OPENLOOP_BIN, port, ONLINE_PATH, body_path, rate, OPENLOOP_SECONDS,
+                                    OPENLOOP_CONNECTIONS, CLIENT_CPUS)
 
 
 def redis_floor(work):
@@ -262,7 +223,7 @@ def redis_floor(work):
                                  "-c", "1", "--csv", "--precision", "3", "GET", "bench:customer:1"],
                                 capture_output=True, text=True, check=True).stdout
     finally:
-        stop(process)
+        lathe_bench.stop(process)
         log.close()
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     rows = list(csv.reader(output.strip().splitlines()))
@@ -322,12 +283,12 @@ def main():
               f"generator send lag p99 {half['send_lag_p99_us']} us", flush=True)
         if half["errors"] or half["unfinished"]:
             failures.append(f"open loop: {half['errors']:.0f} errors, {half['unfinished']:.0f} unfinished")
-        stop(server)
+        lathe_bench.stop(server)
 
         results["redis"] = redis = redis_floor(work)
     finally:
         for process in processes:
-            stop(process)
+            lathe_bench.stop(process)
         shutil.rmtree(work, ignore_errors=True)
 
     p99_ms = ms(half["p99_us"])
