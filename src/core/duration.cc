@@ -11,9 +11,10 @@ Result<int64_t> ParseDuration(const std::string& text) {
   size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   std::string unit = text.substr(digits);
-  if (digits == 0 || digits > 12) {
-    return Status::InvalidParameter(fmt::format("invalid duration '{}': expected e.g. 30d, 12h, 15m, 45s", text));
-  }
+  const auto invalid = [&text] {
+    return Status::InvalidParameter(fmt::format("invalid duration '{}': expected e.g. 30d, 12h, 15m, 45s, 500ms", text));
+  };
+  if (digits == 0 || digits > 12) return invalid();
   int64_t value = std::stoll(text.substr(0, digits));
   int64_t scale = 0;
   if (unit == "d") scale = 86400000;
@@ -21,7 +22,7 @@ Result<int64_t> ParseDuration(const std::string& text) {
   else if (unit == "m") scale = 60000;
   else if (unit == "s" || (unit.empty() && value == 0)) scale = 1000;
   else if (unit == "ms") scale = 1;
-  else return Status::InvalidParameter(fmt::format("invalid duration '{}': expected e.g. 30d, 12h, 15m, 45s, 500ms", text));
+  else return invalid();
   return value * scale;
 }
 

@@ -1,5 +1,7 @@
 #include "features/definitions.h"
 
+#include "core/yaml_reader.h"
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -122,7 +124,8 @@ bool ValidName(const std::string& name) {
 // Reads one YAML document into the repository, with locations for every error.
 class RepoParser {
  public:
-  RepoParser(FeatureRepo& repo, std::filesystem::path file) : repo_(repo), file_(std::move(file)) {}
+  RepoParser(FeatureRepo& repo, std::filesystem::path file)
+      : repo_(repo), file_(std::move(file)), yaml_(file_.filename().string()) {}
 
   Status Parse(const YAML::Node& root) {
     if (!root.IsDefined() || root.IsNull()) return Status::Ok();
@@ -150,19 +153,9 @@ class RepoParser {
   Location At(const YAML::Node& node) const {
     return {file_.filename().string(), node.Mark().line >= 0 ? node.Mark().line + 1 : 0};
   }
-  Status Error(const YAML::Node& node, const std::string& message) const {
-    return Status::InvalidParameter(fmt::format("{}: {}", At(node).Describe(), message));
-  }
+  Status Error(const YAML::Node& node, const std::string& message) const { return yaml_.Error(node, message); }
   Status CheckKeys(const YAML::Node& node, const std::set<std::string>& allowed, const std::string& what) const {
-    for (const auto& item : node) {
-      auto key = item.first.as<std::string>("");
-      if (!allowed.count(key)) {
-        std::string list;
-        for (const auto& name : allowed) list += (list.empty() ? "" : ", ") + name;
-        return Error(item.first, fmt::format("unknown key '{}' in {} (expected one of: {})", key, what, list));
-      }
-    }
-    return Status::Ok();
+    return yaml_.CheckKeys(node, allowed, what);
   }
   Status ForEach(const YAML::Node& list, const std::string& what, const std::function<Status(const YAML::Node&)>& parse) {
     if (!list) return Status::Ok();
@@ -174,10 +167,7 @@ class RepoParser {
     return Status::Ok();
   }
   Status ReadString(const YAML::Node& node, const std::string& what, std::string& out) const {
-    if (!node || !node.IsScalar()) return Error(node ? node : YAML::Node(), fmt::format("'{}' must be a string", what));
-    out = node.Scalar();
-    if (out.empty()) return Error(node, fmt::format("'{}' must not be empty", what));
-    return Status::Ok();
+    return yaml_.ReadString(node, what, out);
   }
   Status ReadName(const YAML::Node& node, const std::string& what, std::string& out) const {
     LATHE_RETURN_IF_ERROR(ReadString(node, what, out));
@@ -328,6 +318,7 @@ class RepoParser {
 
   FeatureRepo& repo_;
   std::filesystem::path file_;
+  YamlReader yaml_;
 };
 
 Status LocatedError(const Location& location, const std::string& message) {

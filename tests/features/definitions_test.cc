@@ -243,7 +243,7 @@ TEST(LoadFeatureRepoTest, Durations) {
     std::string yaml = ValidRepo();
     yaml.replace(yaml.find("ttl: 30d"), 8, std::string("ttl: \"") + bad + "\"");
     EXPECT_EQ(LoadError(dir, yaml),
-              std::string("features.yaml:13: invalid duration '") + bad + "': expected e.g. 30d, 12h, 15m, 45s")
+              std::string("features.yaml:13: invalid duration '") + bad + "': expected e.g. 30d, 12h, 15m, 45s, 500ms")
         << bad;
   }
   for (auto [text, seconds] : std::vector<std::pair<std::string, int64_t>>{{"0", 0}, {"12h", 43200}, {"15m", 900}, {"45s", 45}}) {
