@@ -83,6 +83,17 @@ class LatheServer:
             return response.status_code, response.text
 
 
+def wait_for(predicate, timeout=15.0):
+    """Polls `predicate` every 0.1 s until it returns something true (returned) or `timeout` passes."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
+
+
 def lathe_cli(*args, env=None, check=True):
     """Runs the `lathe` binary; returns CompletedProcess with text output."""
     result = subprocess.run([LATHE_BIN, *args], capture_output=True, text=True, timeout=120,

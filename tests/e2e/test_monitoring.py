@@ -16,7 +16,7 @@ import numpy as np
 import requests
 import xgboost as xgb
 
-from lathe_server import LatheServer, lathe_cli
+from lathe_server import LatheServer, lathe_cli, wait_for
 from model_fixtures import log_model_to_run, register_version, write_mlflow_model
 
 COLUMNS = ["age", "income", "tenure", "visits", "male", "pregnant"]
@@ -63,15 +63,6 @@ class WebhookListener:
         self.server.shutdown()
         self.server.server_close()
 
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 class MonitoringEndToEndTest(unittest.TestCase):

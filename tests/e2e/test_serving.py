@@ -3,18 +3,16 @@
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import threading
-import time
 import unittest
 
 import numpy as np
 import requests
 import xgboost as xgb
 
-from lathe_server import LatheServer, lathe_cli
+from lathe_server import LatheServer, lathe_cli, wait_for
 from model_fixtures import (ModelServer, assert_close, log_model_to_run, register_version, train,
                             write_mlflow_model)
 
@@ -30,15 +28,6 @@ def split_body(X, columns=COLUMNS):
     rows = [[None if np.isnan(v) else float(v) for v in row] for row in X]
     return {"dataframe_split": {"columns": columns, "data": rows}}
 
-
-def wait_for(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 class StandaloneServeTest(unittest.TestCase):
