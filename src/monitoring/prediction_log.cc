@@ -37,13 +37,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using models::DataType;
-using models::Tensor;
+using EventColumn = PredictionEvent::Column;
 using storage::SqlString;
 
 constexpr int64_t kHourMs = 3600 * 1000;
 constexpr int64_t kDayMs = 24 * kHourMs;
 constexpr int64_t kEndOfYear9999Ms = 253402300800000;  // 10000-01-01T00:00:00Z
-constexpr int64_t kRetentionEveryMs = 5 * 60 * 1000;
 // Strings of the hashes of one DuckDB statement: bounds the SQL text, not the batch.
 constexpr size_t kHashesPerQuery = 4096;
 // A segment's lines are written once they reach this size, and at the end of each batch: one
@@ -269,54 +268,54 @@ void AppendFloat(std::string& out, Float value) {
   if (std::none_of(buffer, end, [](char c) { return c == '.' || c == 'e'; })) out += ".0";
 }
 
-void AppendElement(std::string& out, const Tensor& tensor, size_t index) {
-  if (tensor.is_bytes()) {
-    if (tensor.is_null(index)) {
+void AppendElement(std::string& out, const PredictionEvent& event, const EventColumn& column, size_t index) {
+  if (column.is_bytes()) {
+    if (event.is_null(column, index)) {
       out += "null";
     } else {
-      AppendJsonString(out, tensor.strings[index]);
+      AppendJsonString(out, event.string(column, index));
     }
     return;
   }
-  const double value = tensor.numbers[index];
+  const double value = event.number(column, index);
   if (!std::isfinite(value)) {
     out += "null";
-  } else if (tensor.datatype == DataType::kBool) {
+  } else if (column.datatype == DataType::kBool) {
     out += value != 0 ? "true" : "false";
-  } else if (models::IsInteger(tensor.datatype) && std::abs(value) < 0x1.0p63) {
+  } else if (models::IsInteger(column.datatype) && std::abs(value) < 0x1.0p63) {
     char buffer[24];
     out.append(buffer, std::to_chars(buffer, buffer + sizeof(buffer), static_cast<int64_t>(value)).ptr);
-  } else if (tensor.datatype == DataType::kFp32) {
+  } else if (column.datatype == DataType::kFp32) {
     AppendFloat(out, static_cast<float>(value));
   } else {
     AppendFloat(out, value);
   }
 }
 
-// Row `row` of the tensor: a scalar, or a flat array when a row has more than one element.
-void AppendCell(std::string& out, const Tensor& tensor, int64_t row) {
-  const int64_t width = tensor.width();
+// Row `row` of the column: a scalar, or a flat array when a row has more than one element.
+void AppendCell(std::string& out, const PredictionEvent& event, const EventColumn& column, int64_t row) {
+  const int64_t width = column.width;
   const size_t base = static_cast<size_t>(row * width);
   if (width == 1) {
-    AppendElement(out, tensor, base);
+    AppendElement(out, event, column, base);
     return;
   }
   out += '[';
   for (int64_t k = 0; k < width; ++k) {
     if (k > 0) out += ',';
-    AppendElement(out, tensor, base + static_cast<size_t>(k));
+    AppendElement(out, event, column, base + static_cast<size_t>(k));
   }
   out += ']';
 }
 
 // The text a hashed cell is hashed from: a string itself, anything else its JSON; nullopt for null.
-std::optional<std::string> HashedText(const Tensor& tensor, int64_t row) {
-  if (tensor.is_bytes() && tensor.width() == 1) {
-    if (tensor.is_null(static_cast<size_t>(row))) return std::nullopt;
-    return tensor.strings[static_cast<size_t>(row)];
+std::optional<std::string> HashedText(const PredictionEvent& event, const EventColumn& column, int64_t row) {
+  if (column.is_bytes() && column.width == 1) {
+    if (event.is_null(column, static_cast<size_t>(row))) return std::nullopt;
+    return std::string(event.string(column, static_cast<size_t>(row)));
   }
   std::string text;
-  AppendCell(text, tensor, row);
+  AppendCell(text, event, column, row);
   if (text == "null") return std::nullopt;
   return text;
 }
@@ -338,18 +337,14 @@ Status ValidateEvent(const PredictionEvent& event) {
     return Status::InvalidParameter(fmt::format("timestamp_ms {} is outside years 1970..9999", event.timestamp_ms));
   }
   const auto rows = static_cast<int64_t>(event.prediction_ids.size());
-  for (const auto* tensors : {&event.inputs, &event.outputs}) {
-    for (const Tensor& tensor : *tensors) {
-      if (tensor.rows() != rows) {
-        return Status::InvalidParameter(
-            fmt::format("tensor '{}' has {} rows for {} prediction ids", tensor.name, tensor.rows(), rows));
-      }
-      const int64_t width = tensor.width();
-      if (width < 0 || tensor.element_count() != static_cast<size_t>(rows * width) ||
-          (!tensor.nulls.empty() && tensor.nulls.size() != tensor.strings.size())) {
-        return Status::InvalidParameter(
-            fmt::format("tensor '{}' holds {} elements, not rows x width", tensor.name, tensor.element_count()));
-      }
+  for (const EventColumn& column : event.columns()) {
+    if (column.rows != rows) {
+      return Status::InvalidParameter(
+          fmt::format("tensor '{}' has {} rows for {} prediction ids", column.name, column.rows, rows));
+    }
+    if (column.width < 0 || column.count != static_cast<size_t>(rows * column.width) || !column.nulls_match) {
+      return Status::InvalidParameter(
+          fmt::format("tensor '{}' holds {} elements, not rows x width", column.name, column.count));
     }
   }
   return Status::Ok();
@@ -433,17 +428,16 @@ struct PredictionLog::Impl {
     bool written = false;        // in the current batch
   };
   struct Column {
-    bool output = false;
-    size_t index = 0;    // in the event's inputs or outputs
+    size_t index = 0;    // in the event's columns
     std::string prefix;  // ,"key":
     bool hash = false;
   };
   // How one deployment's events become lines; shared by the events of a batch with the same
-  // tensor names, so that keys are escaped and checked once per batch, not per event.
+  // layout, so that keys are escaped and checked once per batch, not per event.
   struct Plan {
-    std::vector<std::string> inputs, outputs;  // the tensor names it was made for
-    std::vector<Column> columns;               // without dropped ones
-    bool valid = true;                         // false when two columns would share a key
+    const PredictionEvent::Layout* layout = nullptr;  // the layout it was made for (kept alive by the events)
+    std::vector<Column> columns;                      // without dropped ones
+    bool valid = true;                                // false when two columns would share a key
     bool hashes = false;
   };
 
@@ -516,32 +510,36 @@ void PredictionLog::Impl::ReportInvalid(const std::string& deployment, const Sta
 std::unique_ptr<PredictionLog::Impl::Plan> PredictionLog::Impl::MakePlan(const PredictionEvent& event,
                                                                          const DeploymentLogPolicy& policy) {
   auto plan = std::make_unique<Plan>();
+  plan->layout = event.layout();
+  const std::vector<EventColumn>& columns = event.columns();
   std::vector<std::string> keys;  // lower case, to find collisions
   for (const auto& meta : kMetaColumns) keys.emplace_back(meta.first);
   std::vector<std::string> output_keys;
-  for (const Tensor& output : event.outputs) {
-    plan->outputs.push_back(output.name);
-    output_keys.push_back("output_" + output.name);
+  for (const EventColumn& column : columns) {
+    if (column.output) output_keys.push_back("output_" + column.name);
   }
-  auto add = [&](bool output, size_t index, const std::string& key) {
+  auto add = [&](size_t index, const std::string& key) {
     keys.push_back(AsciiLower(key));
     auto rule = policy.sensitive.find(key);
     if (rule != policy.sensitive.end() && rule->second == "drop") return;
-    Column column{output, index, ",", rule != policy.sensitive.end()};
+    Column column{index, ",", rule != policy.sensitive.end()};
     AppendJsonString(column.prefix, key);
     column.prefix += ':';
     plan->hashes |= column.hash;
     plan->columns.push_back(std::move(column));
   };
-  for (size_t i = 0; i < event.inputs.size(); ++i) {
-    const std::string& name = event.inputs[i].name;
-    plan->inputs.push_back(name);
+  // Inputs first, then outputs, whatever order they were added in.
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i].output) continue;
+    const std::string& name = columns[i].name;
     const std::string lower = AsciiLower(name);
     const bool collides = IsMetaKey(name) || std::any_of(output_keys.begin(), output_keys.end(),
                                                          [&](auto& key) { return AsciiLower(key) == lower; });
-    add(false, i, collides ? "input_" + name : name);
+    add(i, collides ? "input_" + name : name);
   }
-  for (size_t i = 0; i < event.outputs.size(); ++i) add(true, i, output_keys[i]);
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i].output) add(i, "output_" + columns[i].name);
+  }
   std::sort(keys.begin(), keys.end());
   plan->valid = std::adjacent_find(keys.begin(), keys.end()) == keys.end();
   return plan;
@@ -650,11 +648,11 @@ void PredictionLog::Impl::AppendLines(const Pending& pending, const Plan& plan,
     AppendJsonString(out, event.prediction_ids[row]);
     out += meta;
     for (const Column& column : plan.columns) {
-      const Tensor& tensor = column.output ? event.outputs[column.index] : event.inputs[column.index];
+      const EventColumn& source_column = event.columns()[column.index];
       out += column.prefix;
       if (!column.hash) {
-        AppendCell(out, tensor, static_cast<int64_t>(row));
-      } else if (auto source = HashedText(tensor, static_cast<int64_t>(row))) {
+        AppendCell(out, event, source_column, static_cast<int64_t>(row));
+      } else if (auto source = HashedText(event, source_column, static_cast<int64_t>(row))) {
         out += '"';
         out += hashes.at(*source);
         out += '"';
@@ -685,10 +683,10 @@ Status PredictionLog::Impl::WriteBatch(std::vector<Pending>& batch) {
   std::map<std::string, DeploymentLogPolicy> batch_policies;
   {
     std::shared_lock lock(policy_mutex);
-    for (const Pending& pending : batch) {
-      if (!batch_policies.count(pending.event.deployment)) {
-        batch_policies.emplace(pending.event.deployment, PolicyFor(pending.event.deployment));
-      }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const std::string& deployment = batch[i].event.deployment;
+      if (i > 0 && deployment == batch[i - 1].event.deployment) continue;
+      if (!batch_policies.count(deployment)) batch_policies.emplace(deployment, PolicyFor(deployment));
     }
   }
 
@@ -698,14 +696,17 @@ Status PredictionLog::Impl::WriteBatch(std::vector<Pending>& batch) {
   std::unordered_map<std::string, std::string> hashes;  // unsalted text -> hex digest
   for (size_t i = 0; i < batch.size(); ++i) {
     const PredictionEvent& event = batch[i].event;
-    const Plan*& plan = latest_plan[event.deployment];
-    auto same_names = [](const std::vector<Tensor>& tensors, const std::vector<std::string>& names) {
-      return tensors.size() == names.size() &&
-             std::equal(tensors.begin(), tensors.end(), names.begin(), [](auto& t, auto& n) { return t.name == n; });
-    };
-    if (!plan || !same_names(event.inputs, plan->inputs) || !same_names(event.outputs, plan->outputs)) {
-      plans.push_back(MakePlan(event, batch_policies.at(event.deployment)));
-      plan = plans.back().get();
+    // Runs of one deployment's events are the common case: no map lookup for them.
+    const bool as_previous = i > 0 && event.layout() == batch[i - 1].event.layout() &&
+                             event.deployment == batch[i - 1].event.deployment;
+    const Plan* plan = as_previous ? event_plans[i - 1] : nullptr;
+    if (!plan) {
+      const Plan*& latest = latest_plan[event.deployment];
+      if (!latest || latest->layout != event.layout()) {
+        plans.push_back(MakePlan(event, batch_policies.at(event.deployment)));
+        latest = plans.back().get();
+      }
+      plan = latest;
     }
     event_plans[i] = plan;
     if (!plan->valid) {
@@ -716,10 +717,10 @@ Status PredictionLog::Impl::WriteBatch(std::vector<Pending>& batch) {
     if (!plan->hashes) continue;
     for (const Column& column : plan->columns) {
       if (!column.hash) continue;
-      const Tensor& tensor = column.output ? event.outputs[column.index] : event.inputs[column.index];
-      for (int64_t row = 0; row < tensor.rows(); ++row) {
+      const EventColumn& source = event.columns()[column.index];
+      for (int64_t row = 0; row < source.rows; ++row) {
         if (!batch[i].keep.empty() && !batch[i].keep[static_cast<size_t>(row)]) continue;
-        if (auto text = HashedText(tensor, row)) hashes.emplace(std::move(*text), std::string());
+        if (auto text = HashedText(event, source, row)) hashes.emplace(std::move(*text), std::string());
       }
     }
   }
@@ -730,6 +731,11 @@ Status PredictionLog::Impl::WriteBatch(std::vector<Pending>& batch) {
     if (!status.ok() && first_error.ok()) first_error = status;
   };
 
+  // The previous event's segment, for runs of one deployment and hour; forgotten at a drain, which
+  // may close it.
+  Segment* last_segment = nullptr;
+  const std::string* last_deployment = nullptr;
+  int64_t last_hour_ms = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const Pending& pending = batch[i];
     const Plan& plan = *event_plans[i];
@@ -739,17 +745,25 @@ Status PredictionLog::Impl::WriteBatch(std::vector<Pending>& batch) {
       continue;
     }
     const PredictionEvent& event = pending.event;
-    auto segment = SegmentFor(event.deployment, event.timestamp_ms / kHourMs * kHourMs);
-    if (!segment.ok()) {
-      write_errors += pending.rows;
-      note(segment.status());
-      continue;
+    const int64_t hour_ms = event.timestamp_ms / kHourMs * kHourMs;
+    if (!last_segment || hour_ms != last_hour_ms || event.deployment != *last_deployment) {
+      auto segment = SegmentFor(event.deployment, hour_ms);
+      if (!segment.ok()) {
+        write_errors += pending.rows;
+        note(segment.status());
+        last_segment = nullptr;
+        continue;
+      }
+      last_segment = *segment;
+      last_deployment = &event.deployment;
+      last_hour_ms = hour_ms;
     }
-    Segment& file = **segment;
+    Segment& file = *last_segment;
     AppendLines(pending, plan, hashes, file.buffer);
     file.buffered_rows += pending.rows;
     if (file.buffer.size() >= kWriteBytes) {
-      note(Drain(segments.find({event.deployment, event.timestamp_ms / kHourMs * kHourMs}), false));
+      note(Drain(segments.find({event.deployment, hour_ms}), false));
+      last_segment = nullptr;
     }
   }
   for (auto it = segments.begin(); it != segments.end();) {
@@ -796,8 +810,8 @@ void PredictionLog::Impl::Run() {
 
     const int64_t now_ms = NowMillis();
     CloseIdleSegments(now_ms);
-    if (now_ms >= next_retention_ms) {
-      next_retention_ms = now_ms + kRetentionEveryMs;
+    if (options.retention_every_ms > 0 && now_ms >= next_retention_ms) {
+      next_retention_ms = now_ms + options.retention_every_ms;
       Status retained = ApplyRetention(now_ms);
       if (!retained.ok()) spdlog::warn("prediction log retention: {}", retained.message());
     }
@@ -811,6 +825,9 @@ PredictionLog::PredictionLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 Result<std::unique_ptr<PredictionLog>> PredictionLog::Open(PredictionLogOptions options) {
   LATHE_RETURN_IF_ERROR(ValidateRoot(options.root));
+  if (options.retention_every_ms < 0) {
+    return Status::InvalidParameter(fmt::format("retention_every_ms {} is negative", options.retention_every_ms));
+  }
   if (options.flush_interval_ms <= 0 || options.flush_interval_ms > kDayMs) {
     return Status::InvalidParameter(
         fmt::format("flush_interval_ms {} is not in 1..{} (one day)", options.flush_interval_ms, kDayMs));

@@ -37,6 +37,7 @@ struct DeploymentLogPolicy {
 struct PredictionLogOptions {
   std::filesystem::path root;        // created when missing; must not contain *, ? or [ (read as globs)
   int64_t flush_interval_ms = 1000;  // the most a crash may lose; 1 ms to one day
+  int64_t retention_every_ms = 5 * 60 * 1000;  // how often the writer applies retention itself; 0: never
   size_t queue_rows = 100000;        // rows waiting for the writer; beyond it Append drops; > 0
   std::string salt;                  // for hashed columns; required when any policy hashes
   std::map<std::string, DeploymentLogPolicy> policies;  // by deployment name
@@ -79,8 +80,8 @@ class PredictionLog {
   Stats stats() const;
 
   // Deletes the segments, of every deployment under the root (whichever process wrote them), whose
-  // hour ended at or before now_ms - that deployment's retention. The writer calls it every five
-  // minutes. Returns the first failure after trying every file.
+  // hour ended at or before now_ms - that deployment's retention. The writer calls it every
+  // retention_every_ms. Returns the first failure after trying every file.
   Status ApplyRetention(int64_t now_ms);
 
  private:

@@ -183,7 +183,7 @@ class InferenceApi {
       LATHE_RETURN_IF_ERROR(options_.fetch_features(metadata.feature_lookup, name, request.inputs));
     }
     // The log sees the named columns as the model's signature takes them, before binding packs them.
-    if (logged) logged->inputs = request.inputs;
+    if (logged) logged->AddInputs(request.inputs);
     LATHE_ASSIGN_OR_RETURN(auto inputs, models::BindInputs(metadata.input_mode, metadata.inputs, std::move(request.inputs),
                                                         metadata.packs_numeric_columns));
     const auto rows = static_cast<size_t>(inputs[0].rows());
@@ -225,7 +225,7 @@ class InferenceApi {
     out.body = protocol == Protocol::kOip ? EncodeOipResponse(response) : EncodeMlflowResponse(response);
     if (logged) {
       logged->prediction_ids = std::move(response.prediction_ids);
-      logged->outputs = std::move(response.outputs);
+      logged->AddOutputs(response.outputs);
     }
     return out;
   }

@@ -88,8 +88,8 @@ monitors:
       predicted.push_back(label.back());
       probabilities.push_back(p);
     }
-    event.inputs = {Column("x", x)};
-    event.outputs = {Column("label", label), Column("probabilities", proba, 2)};
+    event.AddInputs({Column("x", x)});
+    event.AddOutputs({Column("label", label), Column("probabilities", proba, 2)});
     ASSERT_TRUE(log_->Append(std::move(event)));
   }
   auto posted = service->PostLabels("churn", labels);
@@ -136,8 +136,8 @@ monitors:
     event.request_id = "h" + std::to_string(hour);
     event.timestamp_ms = kStart + hour * kHour + 10;
     event.prediction_ids = {event.request_id};
-    event.inputs = {Column("x", {1.0})};
-    event.outputs = {Column("y", {2.0})};
+    event.AddInputs({Column("x", {1.0})});
+    event.AddOutputs({Column("y", {2.0})});
     ASSERT_TRUE(log_->Append(std::move(event)));
   }
   std::vector<std::vector<std::string>> fired;
