@@ -30,12 +30,13 @@ test-sanitize: deps
 
 bench: build
 	cmake -S . -B $(BUILD_DIR)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATHE_BUILD_BENCH=ON -DLATHE_BUILD_TESTS=OFF
-	cmake --build $(BUILD_DIR)-bench -j $(JOBS) --target evaluator_bench
+	cmake --build $(BUILD_DIR)-bench -j $(JOBS) --target evaluator_bench drift_bench
 	bash bench/tracking/run.sh
 	bash bench/serving/run.sh
 	bash bench/features/run.sh
 	bash bench/features/online/run.sh
 	bash bench/monitoring/serving_log/run.sh
+	LATHE_DRIFT_BENCH=$(BUILD_DIR)-bench/bench/drift_bench bash bench/monitoring/run.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)

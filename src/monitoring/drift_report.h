@@ -21,6 +21,11 @@ struct DriftReportOptions {
   std::map<std::string, ColumnKind> kinds;          // overrides of the inferred kind
   std::map<std::string, DriftSettings> settings;    // per column test and threshold
   double drift_share = 0.5;
+  // Also every statistic of each column (NumericalStatistics, CategoricalStatistics), for a full
+  // evaluation; computed from the same sorted values as the column's test.
+  bool all_statistics = false;
+  // Columns evaluated at once; 0: one per core.
+  int threads = 0;
 };
 
 // The two distributions of a column for a person to look at, over the values tested (NaN,
@@ -51,6 +56,9 @@ struct ColumnReport {
   std::optional<ColumnDrift> drift;
   // Present whenever the column's values could be read and either side has one, tested or not.
   std::optional<ColumnHistogram> histogram;
+  // With DriftReportOptions::all_statistics, whichever fits the column's kind, when it was tested.
+  std::optional<NumericalStatistics> numerical_statistics;
+  std::optional<CategoricalStatistics> categorical_statistics;
   std::string error;  // why the column was not tested
 };
 
@@ -72,9 +80,13 @@ Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const
                                         const DriftReportOptions& options = {});
 
 // The same over two relations already in `db` (table or view names, or parenthesised queries).
+// Columns are evaluated on `options.threads` threads, each reading its column from `db` (one
+// query at a time) and then sorting and testing it alone; the caller must not use `db` meanwhile.
 Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string& reference, const std::string& current,
                                          const DriftReportOptions& options = {});
-// Reads a CSV, Parquet or JSON file into a temporary table of `db`; `side` names it in errors.
+// Makes a CSV, Parquet or JSON file the relation `table` of `db`; `side` names it in errors. CSV
+// and JSON files are read into a temporary table; a Parquet file becomes a temporary view that
+// reads it again as queries need its columns, so it must stay in place while `db` uses it.
 Status LoadFile(storage::DuckDb& db, const std::string& table, const std::string& path, const char* side);
 
 nlohmann::json ToJson(const DriftReport& report);

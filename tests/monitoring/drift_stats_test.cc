@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -177,6 +178,79 @@ TEST(DriftStatsTest, CategoryOnlyInCurrentIsInfiniteChiSquare) {
 TEST(DriftStatsTest, ZTestOfTheSameSingleValueIsOne) {
   auto z = ProportionZTest(10, 10, 5, 5, true);
   EXPECT_EQ(z.p_value, 1);
+}
+
+// The radix sort against std::sort on what columns hold: both signs, zeros of both signs,
+// subnormal and huge magnitudes, ties, rounded values (digits every key shares), and sizes on both
+// sides of the switch to std::sort; NaN and infinities are left out and counted.
+TEST(DriftStatsTest, SortFiniteSortsLikeStdSort) {
+  std::mt19937_64 random(11);
+  std::normal_distribution<double> normal(0, 3);
+  auto check = [&](std::vector<double> values, const std::string& name) {
+    std::vector<double> expected;
+    for (double v : values) {
+      if (std::isfinite(v)) expected.push_back(v);
+    }
+    std::sort(expected.begin(), expected.end());
+    SortBuffers buffers;
+    SortedSample sample = SortFinite(std::vector<double>(values), buffers);
+    ASSERT_EQ(sample.values.size(), expected.size()) << name;
+    EXPECT_EQ(sample.dropped, static_cast<int64_t>(values.size() - expected.size())) << name;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      // -0.0 and 0.0 compare equal; every other value must be the same bits.
+      ASSERT_TRUE(sample.values[i] == expected[i]) << name << " at " << i << ": " << sample.values[i] << " vs " << expected[i];
+    }
+    EXPECT_EQ(SortFinite(values).values, sample.values) << name << " (span overload)";
+  };
+  for (size_t n : {0, 1, 7, 2047, 2048, 5000, 300000}) {
+    std::vector<double> values(n);
+    for (double& v : values) v = normal(random);
+    check(values, "normal " + std::to_string(n));
+    for (double& v : values) v = std::round(v * 100) / 100;
+    check(values, "rounded " + std::to_string(n));
+  }
+  std::vector<double> special = {0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, -1e308, 1e308, 1.0, -1.0,
+                                 std::nan(""), INFINITY, -INFINITY, 3.0, 3.0, -2.5};
+  std::vector<double> many;
+  for (int copy = 0; copy < 500; ++copy) many.insert(many.end(), special.begin(), special.end());
+  check(many, "special values");
+  check(std::vector<double>(10000, 4.25), "one value");
+}
+
+// One pass over two sorted samples against the definitions: scipy's KS statistic evaluates both
+// CDFs (counting every copy) at every value of either sample, its Wasserstein distance sums
+// |F_a - F_b| times the gap to the next value; the distinct count of both together.
+TEST(DriftStatsTest, CompareSortedMatchesTheDefinitions) {
+  std::mt19937_64 random(12);
+  std::normal_distribution<double> normal(0, 1);
+  for (int round_to : {0, 10, 1}) {
+    std::vector<double> a(30011), b(17003);
+    for (double& v : a) v = normal(random);
+    for (double& v : b) v = normal(random) + 0.05;
+    if (round_to > 0) {
+      // Many copies of each value, so that runs meet the split at the median.
+      for (double& v : a) v = std::round(v * round_to) / round_to;
+      for (double& v : b) v = std::round(v * round_to) / round_to;
+    }
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    std::vector<double> pooled(a);
+    pooled.insert(pooled.end(), b.begin(), b.end());
+    std::sort(pooled.begin(), pooled.end());
+    double statistic = 0, wasserstein = 0;
+    for (size_t k = 0; k < pooled.size(); ++k) {
+      const double v = pooled[k];
+      const double fa = static_cast<double>(std::upper_bound(a.begin(), a.end(), v) - a.begin()) / static_cast<double>(a.size());
+      const double fb = static_cast<double>(std::upper_bound(b.begin(), b.end(), v) - b.begin()) / static_cast<double>(b.size());
+      statistic = std::max(statistic, std::abs(fa - fb));
+      if (k + 1 < pooled.size()) wasserstein += std::abs(fa - fb) * (pooled[k + 1] - v);
+    }
+    const auto distinct = std::unique(pooled.begin(), pooled.end()) - pooled.begin();
+    const SortedComparison comparison = CompareSorted(a, b);
+    EXPECT_EQ(comparison.ks_statistic, statistic) << "rounded to 1/" << round_to;
+    EXPECT_EQ(comparison.distinct, distinct) << "rounded to 1/" << round_to;
+    EXPECT_NEAR(comparison.wasserstein, wasserstein, 1e-12 * wasserstein) << "rounded to 1/" << round_to;
+  }
 }
 
 }  // namespace
