@@ -150,7 +150,7 @@ Result<Evaluation> Evaluate(DuckDb& db, const std::string& reference, const std:
   cpu = CpuSeconds();
   IntegrityOptions integrity_options;
   integrity_options.rules.push_back({kRuleName, kRule});
-  LATHE_ASSIGN_OR_RETURN(evaluation.integrity, CheckIntegrity(db, reference, current, integrity_options));
+  LATHE_ASSIGN_OR_RETURN(evaluation.integrity, CheckIntegrity(db, reference, current, integrity_options, &evaluation.drift));
   evaluation.integrity_s = Seconds(started);
   evaluation.integrity_cpu_s = CpuSeconds() - cpu;
   return evaluation;

@@ -53,7 +53,7 @@ Status RunReport(const ReportSettings& settings) {
   LATHE_RETURN_IF_ERROR(monitoring::LoadFile(*db, "lathe_reference", settings.reference, "reference"));
   LATHE_RETURN_IF_ERROR(monitoring::LoadFile(*db, "lathe_current", settings.current, "current"));
   LATHE_ASSIGN_OR_RETURN(auto report, monitoring::DriftReportForTables(*db, "lathe_reference", "lathe_current", options));
-  LATHE_ASSIGN_OR_RETURN(auto integrity, monitoring::CheckIntegrity(*db, "lathe_reference", "lathe_current", spec.integrity));
+  LATHE_ASSIGN_OR_RETURN(auto integrity, monitoring::CheckIntegrity(*db, "lathe_reference", "lathe_current", spec.integrity, &report));
   auto json = monitoring::ToJson(report);
   json["integrity"] = monitoring::ToJson(integrity);
   if (!settings.json_out.empty()) {

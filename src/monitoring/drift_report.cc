@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -12,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "monitoring/column_types.h"
 #include "monitoring/drift_stats.h"
 #include "storage/duckdb.h"
 
@@ -21,16 +23,6 @@ namespace {
 using storage::DuckDb;
 using storage::SqlIdentifier;
 
-bool IsFloat(const std::string& type) {
-  return type == "DOUBLE" || type == "FLOAT" || type.rfind("DECIMAL", 0) == 0;
-}
-bool IsInteger(const std::string& type) {
-  static const std::set<std::string> kIntegers = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
-  return kIntegers.count(type) > 0;
-}
-bool IsCategoricalType(const std::string& type) { return type == "VARCHAR" || type == "BOOLEAN"; }
-
 Result<std::vector<std::pair<std::string, std::string>>> Columns(DuckDb& db, const std::string& table) {
   LATHE_ASSIGN_OR_RETURN(auto described, db.Query("DESCRIBE " + table));
   std::vector<std::pair<std::string, std::string>> columns;
@@ -39,9 +31,64 @@ Result<std::vector<std::pair<std::string, std::string>>> Columns(DuckDb& db, con
 }
 
 // A numerical column of one side into values[0] (its capacity reused); NULL reads as NaN, so
-// that it is dropped and counted like one.
-Status Numbers(DuckDb& db, const std::string& table, const std::string& column, std::vector<std::vector<double>>& values) {
-  return db.QueryDoubles(fmt::format("SELECT CAST({} AS DOUBLE) FROM {}", SqlIdentifier(column), table), values);
+// that it is dropped and counted like one, and is counted in `nulls`.
+Status Numbers(DuckDb& db, const std::string& table, const std::string& column, std::vector<std::vector<double>>& values,
+               int64_t& nulls) {
+  std::vector<int64_t> counted;
+  LATHE_RETURN_IF_ERROR(db.QueryDoubles(fmt::format("SELECT CAST({} AS DOUBLE) FROM {}", SqlIdentifier(column), table), values, &counted));
+  nulls = counted.at(0);
+  return Status::Ok();
+}
+
+// Integrity's range facts from the two sorted samples of a floating-point column: the reference's
+// range over its non-NaN values and the current values outside it (NaN always; an infinity
+// unless the range reaches it), as DuckDB's comparisons, where NaN is above every number, count.
+ColumnFacts::Range RangeFacts(const SortedSample& reference, const SortedSample& current, int64_t current_nulls) {
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+  ColumnFacts::Range range;
+  const auto& r = reference.values;
+  if (reference.negative_infinities > 0) {
+    range.reference_min = -kInfinity;
+  } else if (!r.empty()) {
+    range.reference_min = r.front();
+  } else if (reference.positive_infinities > 0) {
+    range.reference_min = kInfinity;
+  }
+  if (reference.positive_infinities > 0) {
+    range.reference_max = kInfinity;
+  } else if (!r.empty()) {
+    range.reference_max = r.back();
+  } else if (reference.negative_infinities > 0) {
+    range.reference_max = -kInfinity;
+  }
+  if (!range.reference_min) return range;
+  const double low = *range.reference_min, high = *range.reference_max;
+  const auto& c = current.values;
+  const auto below = std::lower_bound(c.begin(), c.end(), low) - c.begin();
+  const auto above = c.end() - std::upper_bound(c.begin(), c.end(), high);
+  const int64_t nan = current.dropped - current.negative_infinities - current.positive_infinities - current_nulls;
+  range.current_outside = below + above + nan + (low > -kInfinity ? current.negative_infinities : 0) +
+                          (high < kInfinity ? current.positive_infinities : 0);
+  return range;
+}
+
+// Integrity's facts from the category counts: non-null counts and, for text on both sides, the
+// current values the reference lacks.
+ColumnFacts CategoricalFacts(const CategoryCounts& counts, const std::string& reference_type, const std::string& current_type) {
+  ColumnFacts facts;
+  facts.reference_type = reference_type;
+  facts.current_type = current_type;
+  std::vector<std::pair<std::string, int64_t>> unseen;
+  for (size_t i = 0; i < counts.categories.size(); ++i) {
+    facts.reference_non_null += counts.reference[i];
+    facts.current_non_null += counts.current[i];
+    if (counts.reference[i] == 0 && counts.current[i] > 0) unseen.emplace_back(counts.categories[i], counts.current[i]);
+  }
+  if (reference_type == "VARCHAR" && current_type == "VARCHAR") {
+    std::sort(unseen.begin(), unseen.end(), [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+    facts.unseen = std::move(unseen);
+  }
+  return facts;
 }
 
 // Counts per category of a categorical column on both sides, counted by DuckDB so that no value
@@ -72,9 +119,9 @@ Result<CategoryCounts> Categories(DuckDb& db, const std::string& reference, cons
 
 // The kind of a column from its type and (for integers) its distinct reference values.
 Result<ColumnKind> InferKind(DuckDb& db, const std::string& reference, const std::string& column, const std::string& type) {
-  if (IsFloat(type)) return ColumnKind::kNumerical;
+  if (IsFloatType(type)) return ColumnKind::kNumerical;
   if (IsCategoricalType(type)) return ColumnKind::kCategorical;
-  if (IsInteger(type)) {
+  if (IsIntegerType(type)) {
     LATHE_ASSIGN_OR_RETURN(auto distinct, db.Query(fmt::format("SELECT count(DISTINCT {}) FROM {}", SqlIdentifier(column), reference)));
     return std::get<int64_t>(distinct.rows[0][0]) <= 10 ? ColumnKind::kCategorical : ColumnKind::kNumerical;
   }
@@ -225,8 +272,8 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
         LATHE_ASSIGN_OR_RETURN(kind, InferKind(db, reference, column, *reference_type));
       }
       entry.kind = kind;
-      const bool reference_numeric = IsFloat(*reference_type) || IsInteger(*reference_type);
-      const bool current_numeric = IsFloat(*current_type) || IsInteger(*current_type);
+      const bool reference_numeric = IsFloatType(*reference_type) || IsIntegerType(*reference_type);
+      const bool current_numeric = IsFloatType(*current_type) || IsIntegerType(*current_type);
       if (kind == ColumnKind::kNumerical && reference_numeric != current_numeric) {
         return Status::InvalidParameter(fmt::format("the reference has {} but the current data has {}", *reference_type, *current_type));
       }
@@ -270,12 +317,21 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
     const Status status = [&]() -> Status {
       if (plans[i]->kind == ColumnKind::kNumerical) {
         auto& [reference_values, current_values, sort_buffers] = buffers[worker];
+        int64_t reference_nulls = 0, current_nulls = 0;
         std::unique_lock lock(db_mutex);
-        LATHE_RETURN_IF_ERROR(Numbers(db, reference, entry.column, reference_values));
-        LATHE_RETURN_IF_ERROR(Numbers(db, current, entry.column, current_values));
+        LATHE_RETURN_IF_ERROR(Numbers(db, reference, entry.column, reference_values, reference_nulls));
+        LATHE_RETURN_IF_ERROR(Numbers(db, current, entry.column, current_values, current_nulls));
         lock.unlock();
         SortedSample reference_sample = SortFinite(std::move(reference_values[0]), sort_buffers);
         SortedSample current_sample = SortFinite(std::move(current_values[0]), sort_buffers);
+        entry.facts.emplace();
+        entry.facts->reference_type = entry.reference_type;
+        entry.facts->current_type = entry.current_type;
+        entry.facts->reference_non_null = report.reference_rows - reference_nulls;
+        entry.facts->current_non_null = report.current_rows - current_nulls;
+        if (IsIeeeFloatType(entry.reference_type) && IsIeeeFloatType(entry.current_type)) {
+          entry.facts->range = RangeFacts(reference_sample, current_sample, current_nulls);
+        }
         entry.histogram = NumericalHistogram(reference_sample, current_sample);
         NumericalStatistics statistics;
         auto drift = NumericalColumnDrift(reference_sample, current_sample, plans[i]->settings,
@@ -291,6 +347,7 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
       LATHE_ASSIGN_OR_RETURN(auto counts, Categories(db, reference, current, entry.column));
       lock.unlock();
       entry.histogram = CategoricalHistogram(counts);
+      entry.facts = CategoricalFacts(counts, entry.reference_type, entry.current_type);
       CategoricalStatistics statistics;
       LATHE_ASSIGN_OR_RETURN(entry.drift, CategoricalColumnDrift(counts, plans[i]->settings, options.all_statistics ? &statistics : nullptr));
       if (options.all_statistics) entry.categorical_statistics = statistics;

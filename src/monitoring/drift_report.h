@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "monitoring/column_drift.h"
+#include "monitoring/column_facts.h"
 #include "storage/duckdb.h"
 
 namespace lathe::monitoring {
@@ -60,6 +61,8 @@ struct ColumnReport {
   std::optional<NumericalStatistics> numerical_statistics;
   std::optional<CategoricalStatistics> categorical_statistics;
   std::string error;  // why the column was not tested
+  // Counts for CheckIntegrity over the same relations, when the column's values could be read.
+  std::optional<ColumnFacts> facts;
 };
 
 struct DriftReport {

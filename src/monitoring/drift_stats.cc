@@ -101,8 +101,13 @@ SortedSample SortFinite(std::vector<double>&& values, SortBuffers& buffers) {
   // One pass leaves out the non-finite values, turns the rest into keys and counts every digit.
   std::array<std::array<size_t, kBuckets>, kDigits> counts{};
   size_t size = 0;
+  int64_t negative_infinities = 0, positive_infinities = 0;
   for (double value : values) {
-    if (!std::isfinite(value)) continue;
+    if (!std::isfinite(value)) {
+      negative_infinities += value == -std::numeric_limits<double>::infinity();
+      positive_infinities += value == std::numeric_limits<double>::infinity();
+      continue;
+    }
     const uint64_t key = OrderedBits(value);
     keys[size++] = key;
     for (int d = 0; d < kDigits; ++d) ++counts[d][(key >> (d * kDigitBits)) & kDigitMask];
@@ -110,6 +115,8 @@ SortedSample SortFinite(std::vector<double>&& values, SortBuffers& buffers) {
   keys.resize(size);
   SortedSample sample;
   sample.dropped = static_cast<int64_t>(values.size() - size);
+  sample.negative_infinities = negative_infinities;
+  sample.positive_infinities = positive_infinities;
   sample.values = std::move(values);
   sample.values.resize(size);
   double* out = sample.values.data();

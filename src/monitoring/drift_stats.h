@@ -16,6 +16,8 @@ namespace lathe::monitoring {
 struct SortedSample {
   std::vector<double> values;  // the finite values, ascending
   int64_t dropped = 0;         // NaN and infinities left out
+  int64_t negative_infinities = 0;  // of them
+  int64_t positive_infinities = 0;
 };
 
 // Leaves out NaN and infinities and sorts the rest with an LSD radix sort on the IEEE-754 bits

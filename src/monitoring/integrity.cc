@@ -1,11 +1,13 @@
 #include "monitoring/integrity.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "monitoring/column_types.h"
+#include "monitoring/drift_report.h"
 
 namespace lathe::monitoring {
 namespace {
@@ -16,8 +18,8 @@ using storage::SqlIdentifier;
 
 // Detail lists at most this many unseen values; the count says how many there are.
 constexpr size_t kListedValues = 10;
-// Up to this many unseen values of a column, the rows holding one are found with an IN list of
-// them; beyond, with an anti-join on the reference.
+// Up to this many unseen values of a column (repeated key hashes), the rows holding one are found
+// with an IN list of them; beyond, with an anti-join on the reference (a GROUP BY of the hashes).
 constexpr size_t kMaxInList = 1000;
 
 struct Column {
@@ -176,18 +178,23 @@ struct ColumnPlan {
   std::string reference_type;
   std::string current_type;
   bool same_family = false;  // both numeric or both not
-  // Positions in the reference aggregate.
-  size_t reference_values = 0;
-  std::optional<size_t> reference_min, reference_max, reference_distinct;
+  const ColumnFacts* facts = nullptr;  // a drift report's counts of it, when they apply
+  // Where the reference aggregate holds what the facts do not give, and the values.
+  std::optional<size_t> reference_values_at, reference_min_at, reference_max_at, reference_distinct_at;
+  int64_t reference_values = 0;
+  std::optional<double> reference_min, reference_max;
+  std::optional<int64_t> reference_distinct;
   std::optional<ColumnKind> kind;
   // The range check, when there is one: its bounds and the violation, or why it cannot run.
   bool check_range = false;
+  bool declared_range = false;
   std::optional<double> low, high;
   std::string range_detail;
   std::string range_error;
-  // Positions in the current aggregate.
-  size_t current_values = 0;
-  std::optional<size_t> range_violations;
+  // The same for the current aggregate.
+  std::optional<size_t> current_values_at, range_violations_at;
+  int64_t current_values = 0;
+  std::optional<int64_t> range_violations;
 };
 
 std::string RangeText(const std::optional<double>& low, const std::optional<double>& high) {
@@ -215,7 +222,7 @@ std::string CountIf(const std::string& condition) {
 }
 
 // Decides the column's kind and its range check from the options and the reference's statistics.
-void PlanChecks(ColumnPlan& plan, const std::vector<Cell>& reference, const IntegrityOptions& options) {
+void PlanChecks(ColumnPlan& plan, const IntegrityOptions& options) {
   if (auto given = options.kinds.find(plan.name); given != options.kinds.end()) {
     plan.kind = given->second;
   } else if (IsNumericType(plan.reference_type) && !IsIntegerType(plan.reference_type)) {
@@ -223,13 +230,14 @@ void PlanChecks(ColumnPlan& plan, const std::vector<Cell>& reference, const Inte
   } else if (IsCategoricalType(plan.reference_type)) {
     plan.kind = ColumnKind::kCategorical;
   } else if (plan.reference_distinct) {
-    plan.kind = Int(reference[*plan.reference_distinct]) <= 10 ? ColumnKind::kCategorical : ColumnKind::kNumerical;
+    plan.kind = *plan.reference_distinct <= 10 ? ColumnKind::kCategorical : ColumnKind::kNumerical;
   }
   auto declared = options.ranges.find(plan.name);
   const bool has_declared = declared != options.ranges.end();
   if (has_declared && !declared->second.min && !declared->second.max) return;  // turned off
   if (!plan.same_family || (!has_declared && plan.kind != ColumnKind::kNumerical)) return;
   plan.check_range = true;
+  plan.declared_range = has_declared;
   if (!IsNumericType(plan.current_type)) {
     plan.range_error = fmt::format("{} is not a numeric type", plan.current_type);
   } else if (has_declared) {
@@ -237,14 +245,26 @@ void PlanChecks(ColumnPlan& plan, const std::vector<Cell>& reference, const Inte
     plan.high = declared->second.max;
     plan.range_detail = "declared range " + RangeText(plan.low, plan.high);
   } else {
-    plan.low = Double(reference[*plan.reference_min]);
-    plan.high = Double(reference[*plan.reference_max]);
+    plan.low = plan.reference_min;
+    plan.high = plan.reference_max;
     if (!plan.low) {
       plan.range_error = "the reference has no values to take a range from";
     } else {
       plan.range_detail = "reference range " + RangeText(plan.low, plan.high);
     }
   }
+}
+
+// The drift report's counts of the column, when they were made on the same types (the report was
+// made over the same relations, so only a column it read with other types could differ).
+const ColumnFacts* FactsOf(const DriftReport* drift, const ColumnPlan& plan) {
+  if (!drift) return nullptr;
+  for (const auto& column : drift->columns) {
+    if (column.column != plan.name || !column.facts) continue;
+    const ColumnFacts& facts = *column.facts;
+    return facts.reference_type == plan.reference_type && facts.current_type == plan.current_type ? &facts : nullptr;
+  }
+  return nullptr;
 }
 
 IntegrityCheck NewCheck(std::string check, std::string column, std::string detail = "") {
@@ -256,7 +276,8 @@ IntegrityCheck NewCheck(std::string check, std::string column, std::string detai
 }
 
 // Counts the current values of a categorical column never seen in the reference and sets
-// `condition` to the SQL that holds for a row with one.
+// `condition` to the SQL that holds for a row with one. The values come from the drift report's
+// facts when they apply, else from DuckDB.
 Status CheckUnseen(DuckDb& db, const std::string& reference, const std::string& current, const ColumnPlan& plan,
                    IntegrityCheck& check, std::string& condition) {
   const std::string column = SqlIdentifier(plan.name);
@@ -264,20 +285,31 @@ Status CheckUnseen(DuckDb& db, const std::string& reference, const std::string& 
   const bool as_is = plan.reference_type == plan.current_type || IsNumericType(plan.current_type);
   const std::string value = as_is ? column : fmt::format("CAST({} AS VARCHAR)", column);
   const std::string seen = fmt::format("SELECT DISTINCT {} FROM {} WHERE {} IS NOT NULL", value, reference, column);
-  // Both sides grouped first: the anti-join then matches distinct values, not rows.
-  LATHE_ASSIGN_OR_RETURN(
-      auto unseen,
-      db.Query(fmt::format(
-          "SELECT CAST(lathe_value AS VARCHAR), count(*) OVER (), CAST(sum(lathe_rows) OVER () AS BIGINT) "
-          "FROM (SELECT {} AS lathe_value, count(*) AS lathe_rows FROM {} WHERE {} IS NOT NULL GROUP BY lathe_value) "
-          "WHERE lathe_value NOT IN ({}) ORDER BY lathe_rows DESC, lathe_value LIMIT {}",
-          value, current, column, seen, kMaxInList + 1)));
-  if (unseen.rows.empty()) return Status::Ok();
-  const auto distinct = static_cast<size_t>(Int(unseen.rows[0][1]));
-  check.violations = Int(unseen.rows[0][2]);
+  // The most frequent unseen values (up to kMaxInList + 1), how many there are, and their rows.
+  std::vector<std::pair<std::string, int64_t>> unseen;
+  size_t distinct = 0;
+  if (plan.facts && plan.facts->unseen) {
+    const auto& known = *plan.facts->unseen;
+    distinct = known.size();
+    for (const auto& [text, rows] : known) check.violations += rows;
+    unseen.assign(known.begin(), known.begin() + static_cast<std::ptrdiff_t>(std::min(known.size(), kMaxInList + 1)));
+  } else {
+    // Both sides grouped first: the anti-join then matches distinct values, not rows.
+    LATHE_ASSIGN_OR_RETURN(
+        auto found,
+        db.Query(fmt::format(
+            "SELECT CAST(lathe_value AS VARCHAR), lathe_rows, count(*) OVER (), CAST(sum(lathe_rows) OVER () AS BIGINT) "
+            "FROM (SELECT {} AS lathe_value, count(*) AS lathe_rows FROM {} WHERE {} IS NOT NULL GROUP BY lathe_value) "
+            "WHERE lathe_value NOT IN ({}) ORDER BY lathe_rows DESC, lathe_value LIMIT {}",
+            value, current, column, seen, kMaxInList + 1)));
+    if (found.rows.empty()) return Status::Ok();
+    distinct = static_cast<size_t>(Int(found.rows[0][2]));
+    check.violations = Int(found.rows[0][3]);
+    for (const auto& row : found.rows) unseen.emplace_back(std::get<std::string>(row[0]), Int(row[1]));
+  }
+  if (unseen.empty()) return Status::Ok();
   std::vector<std::string> listed, literals;
-  for (const auto& row : unseen.rows) {
-    const auto& text = std::get<std::string>(row[0]);
+  for (const auto& [text, rows] : unseen) {
     if (listed.size() < kListedValues) listed.push_back(text);
     literals.push_back(as_is ? fmt::format("CAST({} AS {})", storage::SqlString(text), plan.current_type)
                              : storage::SqlString(text));
@@ -320,25 +352,67 @@ Status FindViolatingRows(DuckDb& db, const std::string& current, const Column* i
   return Status::Ok();
 }
 
-// Counts the rows whose key occurred before (in id order) and takes examples of them. Only rows
-// whose key hash is shared are compared column by column: `hashed_extras`, the current rows minus
-// their distinct key hashes, bounds the answer from above and is usually 0.
+// The key hashes that occur more than once among `hashes`, and how many rows
+// repeat an earlier row's hash. Hashes are uniform, so one pass on their top 16 bits leaves
+// buckets of a few values each to sort: faster than a hash set or one sort of them all.
+struct RepeatedHashes {
+  std::vector<uint64_t> values;
+  int64_t extra_rows = 0;
+};
+RepeatedHashes FindRepeatedHashes(const std::vector<uint64_t>& hashes) {
+  constexpr int kBucketShift = 48;
+  std::vector<size_t> starts((size_t{1} << (64 - kBucketShift)) + 1, 0);
+  for (uint64_t hash : hashes) ++starts[(hash >> kBucketShift) + 1];
+  for (size_t b = 1; b < starts.size(); ++b) starts[b] += starts[b - 1];
+  std::vector<uint64_t> bucketed(hashes.size());
+  {
+    std::vector<size_t> next(starts.begin(), starts.end() - 1);
+    for (uint64_t hash : hashes) bucketed[next[hash >> kBucketShift]++] = hash;
+  }
+  RepeatedHashes repeated;
+  for (size_t b = 0; b + 1 < starts.size(); ++b) {
+    auto* first = bucketed.data() + starts[b];
+    auto* last = bucketed.data() + starts[b + 1];
+    if (last - first < 2) continue;
+    std::sort(first, last);
+    for (auto* at = first + 1; at < last; ++at) {
+      if (*at != at[-1]) continue;
+      ++repeated.extra_rows;
+      if (repeated.values.empty() || repeated.values.back() != *at) repeated.values.push_back(*at);
+    }
+  }
+  return repeated;
+}
+
+// Counts the rows whose key occurred before (in id order) and takes examples of them. The key
+// hashes are read out and counted here; only the rows of a repeated hash are then compared column
+// by column (a repeated hash may be a collision of different keys).
 Status CountDuplicates(DuckDb& db, const std::string& current, const std::string& keys, const Column* id,
-                       int max_examples, int64_t hashed_extras, IntegrityCheck& check) {
-  if (hashed_extras == 0) return Status::Ok();
+                       int max_examples, IntegrityCheck& check) {
+  std::vector<uint64_t> hashes;
+  LATHE_RETURN_IF_ERROR(db.QueryUint64s(fmt::format("SELECT hash({}) FROM {}", keys, current), hashes));
+  const RepeatedHashes repeated = FindRepeatedHashes(hashes);
+  if (repeated.extra_rows == 0) return Status::Ok();
+  std::string candidates;
+  if (repeated.values.size() <= kMaxInList) {
+    std::vector<std::string> literals;
+    for (uint64_t hash : repeated.values) literals.push_back(fmt::format("{}::UBIGINT", hash));
+    candidates = Join(literals, ", ");
+  } else {
+    candidates = fmt::format("SELECT hash({0}) FROM {1} GROUP BY ALL HAVING count(*) > 1", keys, current);
+  }
   const std::string id_sql = id ? SqlIdentifier(id->name) : "NULL";
   LATHE_ASSIGN_OR_RETURN(
       auto found,
       db.Query(fmt::format(
-          "WITH lathe_candidates AS (SELECT {0} AS lathe_id, {1} FROM {2} WHERE hash({1}) IN "
-          "(SELECT hash({1}) FROM {2} GROUP BY ALL HAVING count(*) > 1)), "
+          "WITH lathe_candidates AS (SELECT {0} AS lathe_id, {1} FROM {2} WHERE hash({1}) IN ({3})), "
           "lathe_extras AS MATERIALIZED (SELECT lathe_id FROM (SELECT lathe_id, row_number() OVER (PARTITION BY {1} "
           "ORDER BY lathe_id) "
           "AS lathe_occurrence FROM lathe_candidates) WHERE lathe_occurrence > 1) "
           "SELECT lathe_part, lathe_count, CAST(lathe_id AS VARCHAR) FROM ("
           "SELECT 0 AS lathe_part, count(*) AS lathe_count, NULL AS lathe_id FROM lathe_extras UNION ALL "
-          "(SELECT 1, NULL, lathe_id FROM lathe_extras ORDER BY lathe_id LIMIT {3})) ORDER BY lathe_part, lathe_id",
-          id_sql, keys, current, id ? max_examples : 0)));
+          "(SELECT 1, NULL, lathe_id FROM lathe_extras ORDER BY lathe_id LIMIT {4})) ORDER BY lathe_part, lathe_id",
+          id_sql, keys, current, candidates, id ? max_examples : 0)));
   // Tagged rows: part 0 holds the count, part 1 the examples.
   for (const auto& row : found.rows) {
     if (Int(row[0]) == 0) {
@@ -363,7 +437,7 @@ Status ValidateRules(storage::DuckDb& db, const std::string& relation, const std
 }
 
 Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& reference, const std::string& current,
-                                       const IntegrityOptions& options) {
+                                       const IntegrityOptions& options, const DriftReport* same_data_drift) {
   LATHE_RETURN_IF_ERROR(ValidateOptions(options));
   LATHE_ASSIGN_OR_RETURN(auto reference_columns, Columns(db, reference));
   LATHE_ASSIGN_OR_RETURN(auto current_columns, Columns(db, current));
@@ -393,17 +467,25 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
     plan.reference_type = column.type;
     plan.current_type = in_current->type;
     plan.same_family = IsNumericType(plan.reference_type) == IsNumericType(plan.current_type);
+    plan.facts = FactsOf(same_data_drift, plan);
     const std::string name = SqlIdentifier(column.name);
-    plan.reference_values = reference_stats.Add(fmt::format("count({})", name));
-    if (IsNumericType(column.type)) {
+    if (plan.facts) {
+      plan.reference_values = plan.facts->reference_non_null;
+    } else {
+      plan.reference_values_at = reference_stats.Add(fmt::format("count({})", name));
+    }
+    if (plan.facts && plan.facts->range) {
+      plan.reference_min = plan.facts->range->reference_min;
+      plan.reference_max = plan.facts->range->reference_max;
+    } else if (IsNumericType(column.type)) {
       // NaN sorts above every number in DuckDB and would stretch the range to include everything;
       // NaN = NaN holds there, so nullif drops it.
       const std::string value = IsIeeeFloatType(column.type) ? fmt::format("nullif({}, 'NaN'::{})", name, column.type) : name;
-      plan.reference_min = reference_stats.Add(fmt::format("CAST(min({}) AS DOUBLE)", value));
-      plan.reference_max = reference_stats.Add(fmt::format("CAST(max({}) AS DOUBLE)", value));
+      plan.reference_min_at = reference_stats.Add(fmt::format("CAST(min({}) AS DOUBLE)", value));
+      plan.reference_max_at = reference_stats.Add(fmt::format("CAST(max({}) AS DOUBLE)", value));
     }
     if (IsIntegerType(column.type) && !options.kinds.count(column.name)) {
-      plan.reference_distinct = reference_stats.Add(fmt::format("count(DISTINCT {})", name));
+      plan.reference_distinct_at = reference_stats.Add(fmt::format("count(DISTINCT {})", name));
     }
     plans.push_back(std::move(plan));
   }
@@ -415,6 +497,12 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
   }
   LATHE_ASSIGN_OR_RETURN(auto reference_row, reference_stats.Run(db, reference));
   const int64_t reference_rows = Int(reference_row[reference_rows_at]);
+  for (auto& plan : plans) {
+    if (plan.reference_values_at) plan.reference_values = Int(reference_row[*plan.reference_values_at]);
+    if (plan.reference_min_at) plan.reference_min = Double(reference_row[*plan.reference_min_at]);
+    if (plan.reference_max_at) plan.reference_max = Double(reference_row[*plan.reference_max_at]);
+    if (plan.reference_distinct_at) plan.reference_distinct = Int(reference_row[*plan.reference_distinct_at]);
+  }
 
   std::vector<std::string> key = options.duplicate_key;
   if (key.empty()) {
@@ -435,15 +523,20 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
   Aggregate current_stats;
   const size_t current_rows_at = current_stats.Add("count(*)");
   for (auto& plan : plans) {
-    PlanChecks(plan, reference_row, options);
-    plan.current_values = current_stats.Add(fmt::format("count({})", SqlIdentifier(plan.name)));
+    PlanChecks(plan, options);
+    if (plan.facts) {
+      plan.current_values = plan.facts->current_non_null;
+    } else {
+      plan.current_values_at = current_stats.Add(fmt::format("count({})", SqlIdentifier(plan.name)));
+    }
     if (plan.check_range && plan.range_error.empty()) {
-      plan.range_violations = current_stats.Add(CountIf(RangeViolation(plan)));
+      if (plan.facts && plan.facts->range && !plan.declared_range) {
+        plan.range_violations = plan.facts->range->current_outside;
+      } else {
+        plan.range_violations_at = current_stats.Add(CountIf(RangeViolation(plan)));
+      }
     }
   }
-  std::optional<size_t> hashed_keys;
-  if (!key.empty() && duplicates.error.empty())
-    hashed_keys = current_stats.Add(fmt::format("count(DISTINCT hash({}))", keys));
   std::vector<Status> rule_status;
   std::vector<std::optional<size_t>> rule_at;
   std::vector<int64_t> rule_violations(options.rules.size(), 0);
@@ -472,6 +565,10 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
   const std::vector<Cell>& counts = *current_row;
   report.current_rows = Int(counts[current_rows_at]);
   const int64_t rows = report.current_rows;
+  for (auto& plan : plans) {
+    if (plan.current_values_at) plan.current_values = Int(counts[*plan.current_values_at]);
+    if (plan.range_violations_at) plan.range_violations = Int(counts[*plan.range_violations_at]);
+  }
 
   std::vector<Violation> violations;
   auto add = [&](IntegrityCheck check, const std::string& condition) {
@@ -480,7 +577,7 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
     report.checks.push_back(std::move(check));
   };
   for (const auto& plan : plans) {
-    const int64_t current_values = Int(counts[plan.current_values]);
+    const int64_t current_values = plan.current_values;
     if (!plan.same_family && current_values > 0) {
       report.checks.push_back(NewCheck(
           "type_mismatch", plan.name, fmt::format("reference {}, current {}", plan.reference_type, plan.current_type)));
@@ -488,7 +585,7 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
     }
     const std::string column = SqlIdentifier(plan.name);
     {
-      const double reference_share = Share(reference_rows - Int(reference_row[plan.reference_values]), reference_rows);
+      const double reference_share = Share(reference_rows - plan.reference_values, reference_rows);
       auto allowed = options.max_null_share.find(plan.name);
       const double max_share =
           allowed != options.max_null_share.end() ? allowed->second : options.default_max_null_share;
@@ -504,7 +601,7 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
       IntegrityCheck check = NewCheck("range", plan.name, plan.range_detail);
       check.error = plan.range_error;
       if (plan.range_violations) {
-        check.violations = Int(counts[*plan.range_violations]);
+        check.violations = *plan.range_violations;
         check.failed = check.violations > 0;
       }
       add(std::move(check), plan.range_violations ? RangeViolation(plan) : "");
@@ -519,9 +616,8 @@ Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& r
     }
   }
   if (!key.empty()) {
-    if (hashed_keys) {
-      LATHE_RETURN_IF_ERROR(
-          CountDuplicates(db, current, keys, id, options.max_examples, rows - Int(counts[*hashed_keys]), duplicates));
+    if (duplicates.error.empty()) {
+      LATHE_RETURN_IF_ERROR(CountDuplicates(db, current, keys, id, options.max_examples, duplicates));
     }
     duplicates.share = Share(duplicates.violations, rows);
     report.checks.push_back(std::move(duplicates));

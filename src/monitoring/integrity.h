@@ -16,6 +16,8 @@
 
 namespace lathe::monitoring {
 
+struct DriftReport;
+
 // A SQL boolean expression every current row must satisfy, e.g. NOT (gender = 'male' AND pregnant).
 // A row violates the rule only when the expression is FALSE: NULL (e.g. a NULL operand) is not a
 // violation, so that missing values are left to the null-share checks.
@@ -94,8 +96,11 @@ struct IntegrityReport {
 // Bad options (a range whose min exceeds its max or is NaN, a null share outside [0, 1], negative
 // max_examples, unnamed or twice-named rules, an id_column current lacks) are an InvalidParameter
 // error.
+// With `same_data_drift`, a drift report over the same two relations, the counts it made while
+// it held the columns (ColumnReport::facts: non-null counts, floating-point ranges, unseen text
+// values) are taken from it instead of scanned again.
 Result<IntegrityReport> CheckIntegrity(storage::DuckDb& db, const std::string& reference, const std::string& current,
-                                       const IntegrityOptions& options);
+                                       const IntegrityOptions& options, const DriftReport* same_data_drift = nullptr);
 
 nlohmann::json ToJson(const IntegrityReport& report);
 

@@ -197,66 +197,79 @@ Status DuckDb::ForEachRow(std::string_view sql, const std::vector<std::string>& 
   return ReadChunks(result.result, on_row);
 }
 
-Status DuckDb::QueryDoubles(std::string_view sql, std::vector<std::vector<double>>& columns) {
-  // Streamed: each chunk is copied out as it is produced, so DuckDB never materialises the result
-  // (an allocation and a copy as large as `columns` itself).
-  const std::string text(sql);
-  duckdb_prepared_statement prepared = nullptr;
-  duckdb_pending_result pending = nullptr;
-  ResultHandle result;
-  Status started = [&]() -> Status {
-    if (duckdb_prepare(handles_->connection, text.c_str(), &prepared) != DuckDBSuccess) {
-      const char* error = duckdb_prepare_error(prepared);
-      return Status::InvalidParameter(OneLine(error ? error : "DuckDB could not prepare the query"));
-    }
-    if (duckdb_pending_prepared_streaming(prepared, &pending) != DuckDBSuccess) {
-      const char* error = duckdb_pending_error(pending);
-      return Status::InvalidParameter(OneLine(error ? error : "DuckDB could not start the query"));
-    }
-    const duckdb_state state = duckdb_execute_pending(pending, &result.result);
-    result.valid = true;
-    if (state != DuckDBSuccess) {
-      const char* error = duckdb_result_error(&result.result);
-      return Status::InvalidParameter(OneLine(error ? error : "DuckDB query failed"));
-    }
-    return Status::Ok();
-  }();
-  if (pending) duckdb_destroy_pending(&pending);
-  if (prepared) duckdb_destroy_prepare(&prepared);
-  LATHE_RETURN_IF_ERROR(started);
-  const idx_t column_count = duckdb_column_count(&result.result);
+namespace {
+
+// Copies every column of `result`, all of DuckDB type `type`, into `columns` chunk by chunk (no
+// Cell per value); a NULL is counted in `nulls` and becomes `on_null()`, or the error it returns.
+template <typename T, typename OnNull>
+Status CopyColumns(duckdb_result& result, duckdb_type type, std::vector<std::vector<T>>& columns,
+                   std::vector<int64_t>* nulls, OnNull on_null) {
+  const idx_t column_count = duckdb_column_count(&result);
   for (idx_t c = 0; c < column_count; ++c) {
-    if (const duckdb_type type = duckdb_column_type(&result.result, c); type != DUCKDB_TYPE_DOUBLE) {
-      return Status::InvalidParameter(
-          fmt::format("column '{}' of the query is {}, not DOUBLE", duckdb_column_name(&result.result, c), TypeName(type)));
+    if (const duckdb_type found = duckdb_column_type(&result, c); found != type) {
+      return Status::InvalidParameter(fmt::format("column '{}' of the query is {}, not {}", duckdb_column_name(&result, c),
+                                                  TypeName(found), TypeName(type)));
     }
   }
   columns.resize(column_count);
   for (auto& column : columns) column.clear();
-  while (duckdb_data_chunk chunk = duckdb_fetch_chunk(result.result)) {
+  if (nulls) nulls->assign(column_count, 0);
+  while (duckdb_data_chunk chunk = duckdb_fetch_chunk(result)) {
     const idx_t size = duckdb_data_chunk_get_size(chunk);
     for (idx_t c = 0; c < column_count; ++c) {
       duckdb_vector vector = duckdb_data_chunk_get_vector(chunk, c);
-      const auto* data = static_cast<const double*>(duckdb_vector_get_data(vector));
+      const auto* data = static_cast<const T*>(duckdb_vector_get_data(vector));
       auto& values = columns[c];
       const size_t offset = values.size();
       values.insert(values.end(), data, data + size);
-      if (const uint64_t* validity = duckdb_vector_get_validity(vector)) {
-        // 64 rows per mask word; an all-valid word, the usual case, costs one test.
-        for (idx_t word = 0; word * 64 < size; ++word) {
-          if (validity[word] == ~uint64_t{0}) continue;
-          const idx_t end = std::min<idx_t>(size, (word + 1) * 64);
-          for (idx_t r = word * 64; r < end; ++r) {
-            if (!((validity[word] >> (r % 64)) & 1)) values[offset + r] = std::numeric_limits<double>::quiet_NaN();
+      const uint64_t* validity = duckdb_vector_get_validity(vector);
+      // 64 rows per mask word; an all-valid word, the usual case, costs one test.
+      for (idx_t word = 0; validity && word * 64 < size; ++word) {
+        if (validity[word] == ~uint64_t{0}) continue;
+        const idx_t end = std::min<idx_t>(size, (word + 1) * 64);
+        for (idx_t r = word * 64; r < end; ++r) {
+          if ((validity[word] >> (r % 64)) & 1) continue;
+          Result<T> replacement = on_null(duckdb_column_name(&result, c));
+          if (!replacement.ok()) {
+            duckdb_destroy_data_chunk(&chunk);
+            return replacement.status();
           }
+          values[offset + r] = *replacement;
+          if (nulls) ++(*nulls)[c];
         }
       }
     }
     duckdb_destroy_data_chunk(&chunk);
   }
-  // A streamed query's failure (e.g. a cast of a bad value) shows once it stops giving chunks.
-  if (const char* error = duckdb_result_error(&result.result)) return Status::InvalidParameter(OneLine(error));
   return Status::Ok();
+}
+
+}  // namespace
+
+// Materialised rather than streamed: DuckDB then produces the result on all its threads (a
+// streamed query of a million hashes took 0.15 s, materialised 0.11 s), and the copy it holds is
+// as large as the caller's.
+Status DuckDb::QueryDoubles(std::string_view sql, std::vector<std::vector<double>>& columns, std::vector<int64_t>* nulls) {
+  ResultHandle result;
+  LATHE_RETURN_IF_ERROR(RunQuery(handles_->connection, sql, result));
+  return CopyColumns<double>(result.result, DUCKDB_TYPE_DOUBLE, columns, nulls,
+                             [](const char*) -> Result<double> { return std::numeric_limits<double>::quiet_NaN(); });
+}
+
+Status DuckDb::QueryUint64s(std::string_view sql, std::vector<uint64_t>& values) {
+  ResultHandle result;
+  LATHE_RETURN_IF_ERROR(RunQuery(handles_->connection, sql, result));
+  if (const idx_t count = duckdb_column_count(&result.result); count != 1) {
+    return Status::InvalidParameter(fmt::format("the query has {} columns, not one", count));
+  }
+  std::vector<std::vector<uint64_t>> columns(1);
+  columns[0].swap(values);
+  Status copied = CopyColumns<uint64_t>(result.result, DUCKDB_TYPE_UBIGINT, columns, nullptr,
+                                        [](const char* column) -> Result<uint64_t> {
+                                          return Status::InvalidParameter(fmt::format("column '{}' of the query holds a NULL", column));
+                                        });
+  values.swap(columns[0]);
+  return copied;
 }
 
 std::string FileFormat(const std::string& path) {

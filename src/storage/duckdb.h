@@ -46,13 +46,16 @@ class DuckDb {
   Status ForEachRow(std::string_view sql, const std::vector<std::string>& expected_columns,
                     const std::function<Status(const std::vector<Cell>& row)>& on_row);
   // Runs a query whose columns are all DOUBLE and copies them into `columns`, one vector per
-  // result column, straight from DuckDB's chunks as they are produced (no Cell per value, no
-  // materialised result): for millions of values. NULL reads as NaN. `columns` is resized to the
+  // result column, straight from DuckDB's chunks (no Cell per value): for millions of values. NULL
+  // reads as NaN and, with `nulls`, is counted there per column. `columns` is resized to the
   // result's width and its vectors keep their capacity, so a caller reading column after column can
   // pass the same ones again and skip the allocations (and, for large ones, the page faults of
   // fresh memory). A column of another type is an InvalidParameter error naming it (cast it in
   // the SQL).
-  Status QueryDoubles(std::string_view sql, std::vector<std::vector<double>>& columns);
+  Status QueryDoubles(std::string_view sql, std::vector<std::vector<double>>& columns,
+                      std::vector<int64_t>* nulls = nullptr);
+  // The same for a query of one UBIGINT column (e.g. hashes) into `values`; a NULL is an error.
+  Status QueryUint64s(std::string_view sql, std::vector<uint64_t>& values);
 
  private:
   struct Handles;
