@@ -91,8 +91,9 @@ struct IntegrityReport {
 // other types get neither check unless `kinds` names one.
 // Failed checks get examples: the first violating rows in `current`'s order (DuckDB keeps insertion
 // order), for duplicates the smallest ids. It all takes a few scans of `current`: one aggregate
-// for nulls, ranges, rules and key hashes, a GROUP BY per categorical column, one count of
-// rows_with_violation, a LIMIT query per failed check, and one more when key hashes repeat.
+// for nulls, ranges and rules, a GROUP BY per categorical column, one read of the key's hashes
+// (counted in memory), one count of rows_with_violation, a LIMIT query per failed check, and one
+// more when key hashes repeat.
 // Bad options (a range whose min exceeds its max or is NaN, a null share outside [0, 1], negative
 // max_examples, unnamed or twice-named rules, an id_column current lacks) are an InvalidParameter
 // error.

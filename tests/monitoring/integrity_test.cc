@@ -451,6 +451,77 @@ TEST_F(IntegrityTest, ToJson) {
                         {"detail", "NOT (gender = 'male' AND pregnant)"}}));
 }
 
+// A drift report over the same relations hands its counts to CheckIntegrity; the report must be
+// the same as the one CheckIntegrity scans for itself.
+void ExpectSameWithDriftFacts(storage::DuckDb& db, const IntegrityOptions& options, const std::vector<std::string>& columns_with_facts) {
+  DriftReportOptions drift_options;
+  drift_options.kinds = options.kinds;
+  auto drift = DriftReportForTables(db, "ref", "cur", drift_options);
+  ASSERT_TRUE(drift.ok()) << drift.status().message();
+  for (const auto& name : columns_with_facts) {
+    bool found = false;
+    for (const auto& column : drift->columns) {
+      if (column.column == name) found = column.facts.has_value();
+    }
+    EXPECT_TRUE(found) << name << ": the drift report should hold its facts";
+  }
+  auto scanned = CheckIntegrity(db, "ref", "cur", options);
+  auto with_facts = CheckIntegrity(db, "ref", "cur", options, &*drift);
+  ASSERT_TRUE(scanned.ok()) << scanned.status().message();
+  ASSERT_TRUE(with_facts.ok()) << with_facts.status().message();
+  EXPECT_EQ(ToJson(*with_facts).dump(1), ToJson(*scanned).dump(1));
+}
+
+TEST_F(IntegrityTest, DriftFactsGiveTheSameReportOnPeople) {
+  CreatePeople();
+  IntegrityOptions options = PeopleOptions();
+  ExpectSameWithDriftFacts(*db_, options, {"age", "income", "gender", "city", "children"});
+  options.kinds = {{"children", ColumnKind::kNumerical}, {"age", ColumnKind::kCategorical}};
+  options.ranges = {{"income", NumericRange{0.0, std::nullopt}}};
+  ExpectSameWithDriftFacts(*db_, options, {"age", "income", "gender", "city", "children"});
+}
+
+// NaN and infinities on both sides, FLOAT against DOUBLE (the facts' types differ, so they are not
+// used), an all-null reference column, more unseen values than fit an IN list, integers.
+TEST_F(IntegrityTest, DriftFactsGiveTheSameReportOnEdgeCases) {
+  Exec(R"sql(CREATE TABLE ref AS SELECT i AS id,
+    CASE WHEN i % 10 = 0 THEN 'NaN'::DOUBLE WHEN i = 1 THEN '-inf'::DOUBLE WHEN i % 7 = 0 THEN NULL ELSE i * 0.5 END AS x,
+    (i * 0.25)::FLOAT AS f, (i * 0.25)::FLOAT AS g, NULL::DOUBLE AS empty, 'v' || (i % 50) AS s,
+    CASE WHEN i % 9 = 0 THEN NULL ELSE 'w' || (i % 3) END AS t, (i % 3)::INTEGER AS small, i::BIGINT AS big
+    FROM range(3000) r(i))sql");
+  Exec(R"sql(CREATE TABLE cur AS SELECT i AS id,
+    CASE WHEN i % 11 = 0 THEN 'NaN'::DOUBLE WHEN i = 2 THEN 'inf'::DOUBLE WHEN i = 3 THEN '-inf'::DOUBLE
+         WHEN i % 13 = 0 THEN NULL ELSE i * 0.6 - 50 END AS x,
+    (i * 0.3)::DOUBLE AS f, CASE WHEN i = 4 THEN 'inf'::FLOAT ELSE (i * 0.3)::FLOAT END AS g,
+    CASE WHEN i = 5 THEN 1.0::DOUBLE END AS empty, 'v' || (i % 1600) AS s,
+    CASE WHEN i % 5 = 0 THEN NULL ELSE 'w' || (i % 4) END AS t, (i % 4)::INTEGER AS small, (2 * i)::BIGINT AS big
+    FROM range(3000) r(i))sql");
+  IntegrityOptions options;
+  options.ignore_columns = {"id"};
+  options.id_column = "id";
+  options.default_max_null_share = 0.01;
+  ExpectSameWithDriftFacts(*db_, options, {"x", "g", "s", "t", "small", "big"});
+  IntegrityReport report = Check(options);
+  EXPECT_EQ(Find(report, "unseen_category", "s").violations, 3000 - 100);  // v0 .. v49 twice
+  // The reference's x lies in [-inf, 1499.5]: 273 NaN, one inf and 349 values above it.
+  EXPECT_EQ(Find(report, "range", "x").violations, 623);
+  EXPECT_EQ(Find(report, "range", "g").violations, 501);  // i * 0.3 > 749.75 for i >= 2500, and one inf
+}
+
+// More repeated keys than an IN list holds: the candidates are found by the GROUP BY instead.
+TEST_F(IntegrityTest, DuplicatesBeyondTheInList) {
+  Exec("CREATE TABLE ref AS SELECT i AS id, i % 1800 AS k FROM range(10) r(i)");
+  Exec("CREATE TABLE cur AS SELECT i AS id, i % 1800 AS k FROM range(3000) r(i)");
+  IntegrityOptions options;
+  options.id_column = "id";
+  options.duplicate_key = {"k"};
+  IntegrityReport report = Check(options);
+  const IntegrityCheck& duplicates = Find(report, "duplicates", "");
+  EXPECT_EQ(duplicates.violations, 1200);
+  ASSERT_FALSE(duplicates.examples.empty());
+  EXPECT_EQ(duplicates.examples.front(), "1800");
+}
+
 // Random data with nulls, out-of-range values, new categories and duplicates; every count,
 // verdict and example list against pandas.
 constexpr const char* kPandasScript = R"py(

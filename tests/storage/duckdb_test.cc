@@ -39,6 +39,9 @@ TEST(DuckDbTest, QueryDoublesReadsColumnsWithNullsAsNaN) {
     }
   }
   EXPECT_TRUE(std::isnan(columns[1][10]));
+  std::vector<int64_t> nulls = {42};
+  ASSERT_TRUE(db->QueryDoubles("SELECT x, y FROM t", columns, &nulls).ok());
+  EXPECT_EQ(nulls, (std::vector<int64_t>{104, 0}));  // i % 97 == 3 for 104 values of i
 }
 
 // The vectors are refilled, not appended to, and keep their storage when the next result fits.
@@ -65,9 +68,36 @@ TEST(DuckDbTest, QueryDoublesErrors) {
   Status bad_sql = db->QueryDoubles("SELECT nope FROM range(3)", columns);
   ASSERT_FALSE(bad_sql.ok());
   EXPECT_EQ(bad_sql.message().find('\n'), std::string::npos) << bad_sql.message();
-  // A failure while the result streams, past the first chunks.
+  // A failure past the first chunks.
   Status late = db->QueryDoubles("SELECT CAST(CASE WHEN i < 9000 THEN i::VARCHAR ELSE 'x' END AS DOUBLE) FROM range(10000) r(i)", columns);
   EXPECT_FALSE(late.ok());
+}
+
+TEST(DuckDbTest, QueryUint64sReadsTheWholeRange) {
+  auto db = OpenDb();
+  std::vector<uint64_t> values = {7};
+  ASSERT_TRUE(db->QueryUint64s("SELECT CASE WHEN i = 0 THEN 18446744073709551615::UBIGINT ELSE (i * 3)::UBIGINT END "
+                               "FROM range(5000) r(i) ORDER BY i",
+                               values)
+                  .ok());
+  ASSERT_EQ(values.size(), 5000u);
+  EXPECT_EQ(values[0], UINT64_MAX);
+  EXPECT_EQ(values[4999], 14997u);
+  ASSERT_TRUE(db->QueryUint64s("SELECT hash(i) FROM range(3) r(i) WHERE false", values).ok());
+  EXPECT_TRUE(values.empty());
+}
+
+TEST(DuckDbTest, QueryUint64sErrors) {
+  auto db = OpenDb();
+  std::vector<uint64_t> values;
+  Status wrong_type = db->QueryUint64s("SELECT 1::BIGINT AS a", values);
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_EQ(wrong_type.message(), "column 'a' of the query is BIGINT, not UBIGINT");
+  Status two_columns = db->QueryUint64s("SELECT 1::UBIGINT, 2::UBIGINT", values);
+  EXPECT_FALSE(two_columns.ok());
+  Status null_value = db->QueryUint64s("SELECT CASE WHEN i = 4000 THEN NULL ELSE i::UBIGINT END FROM range(5000) r(i)", values);
+  ASSERT_FALSE(null_value.ok());
+  EXPECT_NE(null_value.message().find("NULL"), std::string::npos) << null_value.message();
 }
 
 }  // namespace
