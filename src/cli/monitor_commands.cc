@@ -75,11 +75,12 @@ Status RunReport(const ReportSettings& settings) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& column : report.columns) {
     if (!column.drift) {
-      rows.push_back({column.column, "", "", "", "", "error: " + column.error});
+      rows.push_back({column.column, column.kind ? std::string(monitoring::ColumnKindName(*column.kind)) : "", "", "", "",
+                      "not tested: " + column.error});
       continue;
     }
     const auto& drift = *column.drift;
-    rows.push_back({column.column, *column.kind == monitoring::ColumnKind::kNumerical ? "numerical" : "categorical", drift.test,
+    rows.push_back({column.column, std::string(monitoring::ColumnKindName(*column.kind)), drift.test,
                     fmt::format("{:.6g}", drift.statistic), fmt::format("{:g}", drift.threshold), drift.drifted ? "DRIFT" : "ok"});
   }
   PrintTable({"COLUMN", "KIND", "TEST", "VALUE", "THRESHOLD", "VERDICT"}, rows);

@@ -107,6 +107,7 @@ struct ReferenceSettings {
   std::string deployment;
   std::string file;
   std::string run_id;
+  std::vector<std::string> kinds;
 };
 
 // The local file of the run's training dataset, as MLflow logs it: a dataset input tagged
@@ -137,10 +138,16 @@ Status RunReference(const ReferenceSettings& settings) {
     LATHE_ASSIGN_OR_RETURN(file, TrainingDatasetOfRun(*store, settings.run_id));
     source = fmt::format("runs:/{} ({})", settings.run_id, file);
   }
+  LATHE_ASSIGN_OR_RETURN(auto kinds, monitoring::ParseColumnKindList(settings.kinds));
   monitoring::MonitorService service(*store, nullptr, {}, {monitoring::MonitoringLayout{layout.monitoring()}, "cli"}, nullptr);
-  LATHE_ASSIGN_OR_RETURN(auto saved, service.RegisterReference({"cli", "", "monitor/reference"}, settings.deployment, file, source));
+  LATHE_ASSIGN_OR_RETURN(auto saved,
+                         service.RegisterReference({"cli", "", "monitor/reference"}, settings.deployment, file, source, kinds));
   std::printf("reference version %lld of %s: %lld row(s) from %s\n", static_cast<long long>(saved.version),
               settings.deployment.c_str(), static_cast<long long>(saved.rows), source.c_str());
+  std::vector<std::vector<std::string>> rows;
+  const auto kinds_of_columns = nlohmann::json::parse(saved.kinds);
+  for (const auto& [column, kind] : kinds_of_columns.items()) rows.push_back({column, kind.get<std::string>()});
+  PrintTable({"COLUMN", "KIND"}, rows);
   return Status::Ok();
 }
 
@@ -234,6 +241,8 @@ void AddMonitorDataCommands(CLI::App& monitor, Action& action) {
   auto* run_option = reference->add_option("--run-id", reference_settings->run_id,
                                            "Use the training dataset logged with this run (a local file source)");
   file_option->excludes(run_option);
+  reference->add_option("--kind", reference_settings->kinds,
+                        "column:kind (numerical, categorical, text or datetime) instead of the inferred kind; repeatable");
   reference->callback([&action, reference_settings] { action = [reference_settings] { return RunReference(*reference_settings); }; });
 
   auto remote = std::make_shared<RemoteSettings>();

@@ -9,11 +9,10 @@
 #include <vector>
 
 #include "core/status.h"
+#include "monitoring/column_types.h"
 #include "monitoring/drift_stats.h"
 
 namespace lathe::monitoring {
-
-enum class ColumnKind { kNumerical, kCategorical };
 
 // Test names: "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "kl_div".
 struct DriftSettings {

@@ -119,13 +119,13 @@ Result<CategoryCounts> Categories(DuckDb& db, const std::string& reference, cons
 
 // The kind of a column from its type and (for integers) its distinct reference values.
 Result<ColumnKind> InferKind(DuckDb& db, const std::string& reference, const std::string& column, const std::string& type) {
-  if (IsFloatType(type)) return ColumnKind::kNumerical;
-  if (IsCategoricalType(type)) return ColumnKind::kCategorical;
+  std::optional<int64_t> distinct;
   if (IsIntegerType(type)) {
-    LATHE_ASSIGN_OR_RETURN(auto distinct, db.Query(fmt::format("SELECT count(DISTINCT {}) FROM {}", SqlIdentifier(column), reference)));
-    return std::get<int64_t>(distinct.rows[0][0]) <= 10 ? ColumnKind::kCategorical : ColumnKind::kNumerical;
+    LATHE_ASSIGN_OR_RETURN(auto counted, db.Query(fmt::format("SELECT count(DISTINCT {}) FROM {}", SqlIdentifier(column), reference)));
+    distinct = std::get<int64_t>(counted.rows[0][0]);
   }
-  return Status::InvalidParameter(fmt::format("type {} is neither numerical nor categorical: give the column's kind", type));
+  if (auto kind = InferColumnKind(type, distinct)) return *kind;
+  return Status::InvalidParameter(fmt::format("type {} has no kind to test: give the column's kind", type));
 }
 
 std::optional<ColumnHistogram> NumericalHistogram(const SortedSample& reference, const SortedSample& current) {
@@ -272,6 +272,12 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
         LATHE_ASSIGN_OR_RETURN(kind, InferKind(db, reference, column, *reference_type));
       }
       entry.kind = kind;
+      if (kind == ColumnKind::kText) {
+        return Status::InvalidParameter("a text column is not tested for drift (give it the kind categorical to compare its values)");
+      }
+      if (kind == ColumnKind::kDatetime) {
+        return Status::InvalidParameter("a datetime column is not tested for drift");
+      }
       const bool reference_numeric = IsFloatType(*reference_type) || IsIntegerType(*reference_type);
       const bool current_numeric = IsFloatType(*current_type) || IsIntegerType(*current_type);
       if (kind == ColumnKind::kNumerical && reference_numeric != current_numeric) {
@@ -377,7 +383,7 @@ nlohmann::json ToJson(const DriftReport& report) {
                         {"columns", nlohmann::json::array()}};
   for (const auto& column : report.columns) {
     nlohmann::json entry = {{"column", column.column}, {"reference_type", column.reference_type}, {"current_type", column.current_type}};
-    if (column.kind) entry["kind"] = *column.kind == ColumnKind::kNumerical ? "numerical" : "categorical";
+    if (column.kind) entry["kind"] = ColumnKindName(*column.kind);
     if (column.drift) {
       const auto& drift = *column.drift;
       entry["test"] = drift.test;

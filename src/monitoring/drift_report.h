@@ -76,9 +76,10 @@ struct DriftReport {
   bool dataset_drift = false;
 };
 
-// Column kinds as Evidently infers them: floating point -> numerical; integers with at most 10
-// distinct values in the reference -> categorical, else numerical; strings and booleans ->
-// categorical.
+// Column kinds as Evidently infers them (InferColumnKind): floating point -> numerical; integers
+// with at most 10 distinct values in the reference -> categorical, else numerical; strings and
+// booleans -> categorical; dates and times -> datetime. Text and datetime columns are reported
+// with their kind and an error saying they are not tested.
 Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const std::string& current_path,
                                         const DriftReportOptions& options = {});
 

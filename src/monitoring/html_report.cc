@@ -123,7 +123,7 @@ std::string TestName(const std::string& test) {
 
 std::string KindName(const std::optional<ColumnKind>& kind) {
   if (!kind) return "";
-  return *kind == ColumnKind::kNumerical ? "numerical" : "categorical";
+  return std::string(ColumnKindName(*kind));
 }
 
 double Share(int64_t count, int64_t total) { return total > 0 ? static_cast<double>(count) / static_cast<double>(total) : 0.0; }

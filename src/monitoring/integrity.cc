@@ -225,12 +225,8 @@ std::string CountIf(const std::string& condition) {
 void PlanChecks(ColumnPlan& plan, const IntegrityOptions& options) {
   if (auto given = options.kinds.find(plan.name); given != options.kinds.end()) {
     plan.kind = given->second;
-  } else if (IsNumericType(plan.reference_type) && !IsIntegerType(plan.reference_type)) {
-    plan.kind = ColumnKind::kNumerical;
-  } else if (IsCategoricalType(plan.reference_type)) {
-    plan.kind = ColumnKind::kCategorical;
-  } else if (plan.reference_distinct) {
-    plan.kind = *plan.reference_distinct <= 10 ? ColumnKind::kCategorical : ColumnKind::kNumerical;
+  } else {
+    plan.kind = InferColumnKind(plan.reference_type, plan.reference_distinct);
   }
   auto declared = options.ranges.find(plan.name);
   const bool has_declared = declared != options.ranges.end();

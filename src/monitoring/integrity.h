@@ -86,9 +86,9 @@ struct IntegrityReport {
 //   counts; nulls in a key compare equal.
 // - one entry per rule, with its error when it does not bind as one boolean expression over
 //   current or fails while running.
-// Kinds as drift_report.h infers them: floating point -> numerical; integers with at most 10
-// distinct reference values -> categorical, else numerical; strings and booleans -> categorical;
-// other types get neither check unless `kinds` names one.
+// Kinds as drift_report.h infers them (InferColumnKind): floating point -> numerical; integers
+// with at most 10 distinct reference values -> categorical, else numerical; strings and booleans
+// -> categorical. Text, datetime and other columns get neither check unless `kinds` names one.
 // Failed checks get examples: the first violating rows in `current`'s order (DuckDB keeps insertion
 // order), for duplicates the smallest ids. It all takes a few scans of `current`: one aggregate
 // for nulls, ranges and rules, a GROUP BY per categorical column, one read of the key's hashes

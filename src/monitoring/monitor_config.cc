@@ -170,9 +170,9 @@ class ConfigParser {
       for (const auto& item : node["kinds"]) {
         std::string column = item.first.as<std::string>(""), kind;
         LATHE_RETURN_IF_ERROR(yaml_.ReadString(item.second, column, kind));
-        if (kind == "numerical") spec.drift.kinds[column] = ColumnKind::kNumerical;
-        else if (kind == "categorical") spec.drift.kinds[column] = ColumnKind::kCategorical;
-        else return yaml_.Error(item.second, fmt::format("column '{}': kind must be numerical or categorical, not '{}'", column, kind));
+        auto parsed = ParseColumnKind(kind);
+        if (!parsed) return yaml_.Error(item.second, fmt::format("column '{}': kind must be {}, not '{}'", column, kColumnKindNames, kind));
+        spec.drift.kinds[column] = *parsed;
       }
       spec.integrity.kinds = spec.drift.kinds;
     }

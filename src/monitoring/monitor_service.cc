@@ -50,6 +50,49 @@ std::optional<std::string> TypeOf(const ColumnTypes& columns, const std::string&
   return std::nullopt;
 }
 
+// Every column's kind: `given` where it names the column, else inferred from the reference (one
+// count of distinct values per integer column). Columns of no kind (nested, BLOB) are left out.
+Result<json> ReferenceKinds(DuckDb& db, const std::string& relation, const std::map<std::string, ColumnKind>& given) {
+  LATHE_ASSIGN_OR_RETURN(auto columns, Describe(db, relation));
+  for (const auto& [column, kind] : given) {
+    if (!TypeOf(columns, column)) return Status::InvalidParameter(fmt::format("the reference data has no column '{}' to give a kind", column));
+  }
+  std::vector<std::string> distinct_counts;
+  for (const auto& [column, type] : columns) {
+    if (IsIntegerType(type) && !given.count(column)) distinct_counts.push_back(fmt::format("count(DISTINCT {})", SqlIdentifier(column)));
+  }
+  std::optional<storage::Table> distinct;
+  if (!distinct_counts.empty()) {
+    LATHE_ASSIGN_OR_RETURN(distinct, db.Query(fmt::format("SELECT {} FROM {}", fmt::join(distinct_counts, ", "), relation)));
+  }
+  json kinds = json::object();
+  size_t next_count = 0;
+  for (const auto& [column, type] : columns) {
+    std::optional<ColumnKind> kind;
+    if (auto found = given.find(column); found != given.end()) {
+      kind = found->second;
+    } else {
+      std::optional<int64_t> integer_distinct;
+      if (IsIntegerType(type)) integer_distinct = std::get<int64_t>(distinct->rows[0][next_count++]);
+      kind = InferColumnKind(type, integer_distinct);
+    }
+    if (kind) kinds[column] = ColumnKindName(*kind);
+  }
+  return kinds;
+}
+
+// The kinds a registered reference stores (older references store none).
+std::map<std::string, ColumnKind> StoredKinds(const std::string& text) {
+  std::map<std::string, ColumnKind> kinds;
+  auto parsed = json::parse(text, nullptr, false);
+  if (!parsed.is_object()) return kinds;
+  for (const auto& [column, name] : parsed.items()) {
+    if (!name.is_string()) continue;
+    if (auto kind = ParseColumnKind(name.get<std::string>())) kinds[column] = *kind;
+  }
+  return kinds;
+}
+
 int64_t CountOf(DuckDb& db, const std::string& sql) {
   auto result = db.Query(sql);
   if (!result.ok() || result->rows.empty()) return 0;
@@ -316,12 +359,14 @@ Result<Evaluation> MonitorService::EvaluateWindow(const MonitorSpec& spec, int64
 
   // Reference data: the monitor's file, else the deployment's registered reference.
   std::optional<ColumnTypes> reference_columns;
+  std::map<std::string, ColumnKind> reference_kinds;  // the registered reference's; the monitor's own win
   std::string reference_path = spec.reference;
   if (reference_path.empty()) {
     LATHE_ASSIGN_OR_RETURN(auto registered, store_.GetMonitorReference(spec.deployment));
     if (registered) {
       reference_path = registered->path;
       evaluation.reference = fmt::format("version {} ({})", registered->version, registered->source);
+      reference_kinds = StoredKinds(registered->kinds);
     }
   } else {
     evaluation.reference = reference_path;
@@ -369,6 +414,7 @@ Result<Evaluation> MonitorService::EvaluateWindow(const MonitorSpec& spec, int64
       evaluation.drift_error = viewed.message();
     } else {
       DriftReportOptions drift_options = spec.drift;
+      drift_options.kinds.insert(reference_kinds.begin(), reference_kinds.end());
       if (drift_options.columns.empty()) {
         // The target drifts only once labels are in; the prediction only when the log has one.
         for (const auto& [column, type] : *reference_columns) {
@@ -397,6 +443,7 @@ Result<Evaluation> MonitorService::EvaluateWindow(const MonitorSpec& spec, int64
   }
 
   IntegrityOptions integrity_options = spec.integrity;
+  integrity_options.kinds.insert(reference_kinds.begin(), reference_kinds.end());
   integrity_options.id_column = "request_id";
   for (const auto& [column, type] : current_columns) {
     if (IsMeta(column) || IsOutput(column)) integrity_options.ignore_columns.push_back(column);
@@ -613,12 +660,14 @@ Result<json> MonitorService::PostLabels(const std::string& deployment, const std
 
 Result<storage::MonitorReference> MonitorService::RegisterReference(const storage::WriteContext& context,
                                                                     const std::string& deployment, const std::string& file,
-                                                                    const std::string& source) {
+                                                                    const std::string& source,
+                                                                    const std::map<std::string, ColumnKind>& kinds) {
   if (!ValidDeploymentName(deployment)) return Status::InvalidParameter(fmt::format("invalid deployment name '{}'", deployment));
   LATHE_ASSIGN_OR_RETURN(auto db, DuckDb::Open());
   LATHE_RETURN_IF_ERROR(LoadFile(*db, "reference_data", file, "reference"));
   const int64_t rows = CountOf(*db, "SELECT count(*) FROM reference_data");
   if (rows == 0) return Status::InvalidParameter(fmt::format("reference file {} has no rows", file));
+  LATHE_ASSIGN_OR_RETURN(auto kinds_json, ReferenceKinds(*db, "reference_data", kinds));
   const auto dir = options_.layout.references() / deployment;
   std::error_code error;
   std::filesystem::create_directories(dir, error);
@@ -633,7 +682,7 @@ Result<storage::MonitorReference> MonitorService::RegisterReference(const storag
   reference.path = path.string();
   reference.source = source;
   reference.rows = rows;
-  reference.kinds = "{}";
+  reference.kinds = kinds_json.dump();
   return store_.SaveMonitorReference(context, reference);
 }
 

@@ -100,9 +100,12 @@ class MonitorService {
   // anyway: their prediction may be logged later, e.g. by another replica).
   Result<nlohmann::json> PostLabels(const std::string& deployment, const std::vector<Label>& labels);
 
-  // Copies a CSV/Parquet file as the deployment's reference data (Parquet in the data directory).
+  // Copies a CSV/Parquet file as the deployment's reference data (Parquet in the data directory)
+  // with every column's kind: `kinds` where it names the column (each must be one), else inferred
+  // as the drift report infers it. Evaluations take these kinds; a monitor's own `kinds` win.
   Result<storage::MonitorReference> RegisterReference(const storage::WriteContext& context, const std::string& deployment,
-                                                      const std::string& file, const std::string& source);
+                                                      const std::string& file, const std::string& source,
+                                                      const std::map<std::string, ColumnKind>& kinds = {});
 
   // Monitors, prediction log counters and label counters, for GET /api/lathe/monitor.
   nlohmann::json Overview() const;

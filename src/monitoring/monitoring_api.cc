@@ -98,6 +98,16 @@ Result<ApiResponse> RegisterReference(MonitorService& service, ApiRequest& reque
         "or say ?format=csv|parquet");
   }
   if (request.body_file.empty()) return Status::InvalidParameter("the request has no body");
+  std::map<std::string, ColumnKind> kinds;
+  if (const std::string* given = request.QueryValue("kinds")) {
+    std::vector<std::string> items;
+    for (size_t start = 0; start <= given->size();) {
+      const size_t comma = std::min(given->find(',', start), given->size());
+      items.push_back(given->substr(start, comma - start));
+      start = comma + 1;
+    }
+    LATHE_ASSIGN_OR_RETURN(kinds, ParseColumnKindList(items));
+  }
   const auto file = request.body_file.string() + "." + format;
   std::error_code error;
   std::filesystem::rename(request.body_file, file, error);
@@ -105,14 +115,15 @@ Result<ApiResponse> RegisterReference(MonitorService& service, ApiRequest& reque
   request.body_file = file;  // removed by the server with the upload
   std::string source = "upload";
   if (const std::string* given = request.QueryValue("source")) source = *given;
-  auto saved = service.RegisterReference({request.actor, request.request_id, "monitor/reference"}, deployment, file, source);
+  auto saved = service.RegisterReference({request.actor, request.request_id, "monitor/reference"}, deployment, file, source, kinds);
   std::filesystem::remove(file, error);
   if (!saved.ok()) return saved.status();
   return ApiResponse::Json(DumpJson(json{{"reference",
                                           {{"deployment", saved->deployment},
                                            {"version", saved->version},
                                            {"rows", saved->rows},
-                                           {"source", saved->source}}}}));
+                                           {"source", saved->source},
+                                           {"kinds", json::parse(saved->kinds)}}}}));
 }
 
 }  // namespace

@@ -222,7 +222,7 @@ struct MonitorReference {
   std::string path;    // the data, as Parquet, inside the data directory
   std::string source;  // where it came from (a file, or runs:/<id> for a run's training dataset)
   int64_t rows = 0;
-  std::string kinds;   // JSON object of column -> "numerical" / "categorical" overrides
+  std::string kinds;   // JSON object of column -> "numerical", "categorical", "text" or "datetime"
   int64_t created_at = 0;
   std::string actor;
 };

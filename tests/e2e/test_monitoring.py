@@ -306,8 +306,15 @@ monitors:
             "tags": [{"key": "mlflow.data.context", "value": "training"}]}]})
         self.assertEqual(status, 200, body)
         out = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
-                        "--run-id", run_id).stdout
+                        "--run-id", run_id, "--kind", "pregnant:text").stdout
         self.assertIn("reference version 2 of churn: 2 row(s) from runs:/" + run_id, out)
+        # Every column's kind: integers with few values are categorical, the given one wins.
+        self.assertRegex(out, r"age\s+categorical")
+        self.assertRegex(out, r"pregnant\s+text")
+        failed = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
+                           "--file", train, "--kind", "male:ordinal", check=False)
+        self.assertNotEqual(failed.returncode, 0)
+        self.assertIn("column 'male': kind must be numerical, categorical, text or datetime, not 'ordinal'", failed.stderr)
         other = self.server.api("POST", "runs/create", {"experiment_id": "0"})[1]["run"]["info"]["run_id"]
         failed = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
                            "--run-id", other, check=False)
@@ -338,6 +345,16 @@ monitors:
         response = requests.put(f"{url}/references/churn", data=b"a,b\n1,2\n", timeout=30)
         self.assertEqual(response.status_code, 400, response.text)
         self.assertIn("text/csv", response.text)
+        for kinds, message in (("a:ordinal", "kind must be"), ("nope:text", "no column 'nope'"), ("a", "not column:kind"),
+                               ("a:text,a:datetime", "twice")):
+            response = requests.put(f"{url}/references/churn?kinds={kinds}", data=b"a,b\n1,2\n",
+                                    headers={"Content-Type": "text/csv"}, timeout=30)
+            self.assertEqual(response.status_code, 400, (kinds, response.text))
+            self.assertIn(message, response.text, kinds)
+        response = requests.put(f"{url}/references/churn?kinds=a:text", data=b"a,b,c\nx,2,2026-01-01\n",
+                                headers={"Content-Type": "text/csv"}, timeout=30)
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()["reference"]["kinds"], {"a": "text", "b": "categorical", "c": "datetime"})
 
 
 if __name__ == "__main__":

@@ -103,6 +103,39 @@ TEST_F(DriftReportTest, OneBadColumnDoesNotStopTheOthers) {
   for (size_t i : {0, 1, 3, 4}) EXPECT_TRUE(report->columns[i].error.empty()) << report->columns[i].error;
 }
 
+// Dates and times are inferred datetime and text is declared; neither is tested, and the dataset
+// drift share counts only the tested columns.
+TEST_F(DriftReportTest, TextAndDatetimeColumnsAreNotTested) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE ref2 AS SELECT i::DOUBLE AS x, DATE '2026-01-01' + (i % 300)::INTEGER AS day, "
+                        "TIMESTAMP '2026-01-01 00:00:00' + to_seconds(i) AS at, 'note ' || i AS note FROM range(2000) t(i)")
+                  .ok());
+  ASSERT_TRUE(db_->Exec("CREATE TABLE cur2 AS SELECT (i + 5000)::DOUBLE AS x, DATE '2026-06-01' + (i % 300)::INTEGER AS day, "
+                        "TIMESTAMP '2026-06-01 00:00:00' + to_seconds(i) AS at, 'other ' || i AS note FROM range(2000) t(i)")
+                  .ok());
+  DriftReportOptions options;
+  options.kinds = {{"note", ColumnKind::kText}};
+  auto report = DriftReportForTables(*db_, "ref2", "cur2", options);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  ASSERT_EQ(report->columns.size(), 4u);
+  EXPECT_EQ(report->columns[1].kind, ColumnKind::kDatetime);
+  EXPECT_EQ(report->columns[1].error, "a datetime column is not tested for drift");
+  EXPECT_EQ(report->columns[2].kind, ColumnKind::kDatetime) << report->columns[2].current_type;
+  EXPECT_EQ(report->columns[3].kind, ColumnKind::kText);
+  EXPECT_EQ(report->columns[3].error, "a text column is not tested for drift (give it the kind categorical to compare its values)");
+  for (size_t i : {1, 2, 3}) EXPECT_FALSE(report->columns[i].drift) << i;
+  EXPECT_EQ(report->tested, 1);
+  EXPECT_EQ(report->drifted, 1);
+  EXPECT_TRUE(report->dataset_drift);
+  const auto json = ToJson(*report);
+  EXPECT_EQ(json["columns"][1]["kind"], "datetime");
+  EXPECT_EQ(json["columns"][3]["kind"], "text");
+  // Without the declaration the same strings are categorical, as Evidently infers them.
+  auto inferred = DriftReportForTables(*db_, "ref2", "cur2");
+  ASSERT_TRUE(inferred.ok());
+  EXPECT_EQ(inferred->columns[3].kind, ColumnKind::kCategorical);
+  EXPECT_TRUE(inferred->columns[3].drift);
+}
+
 TEST_F(DriftReportTest, SameReportOnAnyNumberOfThreads) {
   DriftReportOptions options;
   options.all_statistics = true;

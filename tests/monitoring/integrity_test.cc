@@ -508,6 +508,26 @@ TEST_F(IntegrityTest, DriftFactsGiveTheSameReportOnEdgeCases) {
   EXPECT_EQ(Find(report, "range", "g").violations, 501);  // i * 0.3 > 749.75 for i >= 2500, and one inf
 }
 
+// A text column gets its null share but no unseen-category check (every note is new); a datetime
+// column its null share and no range.
+TEST_F(IntegrityTest, TextAndDatetimeColumnsGetNullSharesOnly) {
+  Exec("CREATE TABLE ref AS SELECT i AS id, 'note ' || i AS note, TIMESTAMP '2026-01-01' + to_seconds(i) AS at FROM range(100) r(i)");
+  Exec("CREATE TABLE cur AS SELECT i AS id, CASE WHEN i < 3 THEN NULL ELSE 'other ' || i END AS note, "
+       "CASE WHEN i = 7 THEN NULL ELSE TIMESTAMP '2026-06-01' + to_seconds(i) END AS at FROM range(10) r(i)");
+  IntegrityOptions options;
+  options.ignore_columns = {"id"};
+  options.id_column = "id";
+  options.duplicate_key = {"id"};
+  options.kinds = {{"note", ColumnKind::kText}};
+  IntegrityReport report = Check(options);
+  ExpectCheck(Find(report, "null_share", "note"), 3, true, {"0", "1", "2"});
+  ExpectCheck(Find(report, "null_share", "at"), 1, true, {"7"});
+  EXPECT_FALSE(Has(report, "unseen_category", "note"));
+  EXPECT_FALSE(Has(report, "range", "at"));
+  options.kinds.clear();  // the same notes as categories: every one unseen
+  EXPECT_EQ(Find(Check(options), "unseen_category", "note").violations, 7);
+}
+
 // More repeated keys than an IN list holds: the candidates are found by the GROUP BY instead.
 TEST_F(IntegrityTest, DuplicatesBeyondTheInList) {
   Exec("CREATE TABLE ref AS SELECT i AS id, i % 1800 AS k FROM range(10) r(i)");

@@ -26,7 +26,7 @@ monitors:
     prediction: output_label
     probabilities: output_probabilities
     target: churned
-    kinds: {zip: categorical}
+    kinds: {zip: categorical, comment: text, signup: datetime}
     drift:
       share: 0.3
       tests: {age: {test: psi, threshold: 0.2}}
@@ -66,6 +66,8 @@ TEST(MonitorConfigTest, ReadsEverySection) {
   EXPECT_EQ(churn.task, Task::kClassification);
   EXPECT_EQ(churn.target, "churned");
   EXPECT_EQ(churn.drift.kinds.at("zip"), ColumnKind::kCategorical);
+  EXPECT_EQ(churn.drift.kinds.at("comment"), ColumnKind::kText);
+  EXPECT_EQ(churn.integrity.kinds.at("signup"), ColumnKind::kDatetime);
   EXPECT_DOUBLE_EQ(churn.drift.drift_share, 0.3);
   EXPECT_EQ(*churn.drift.settings.at("age").test, "psi");
   EXPECT_DOUBLE_EQ(*churn.drift.settings.at("age").threshold, 0.2);
@@ -110,6 +112,8 @@ TEST(MonitorConfigTest, MistakesNameTheFileLineAndReason) {
       {"deployments:\n  d: {sensitive: {ssn: encrypt}}\n", "expected hash or drop"},
       {"monitors:\n  m:\n    integrity: {ranges: {age: {min: 5, max: 1}}}\n", "min > max"},
       {"monitors:\n  m:\n    task: clustering\n", "unknown task 'clustering'"},
+      {"monitors:\n  m:\n    kinds: {zip: ordinal}\n",
+       "monitoring.yaml:3: column 'zip': kind must be numerical, categorical, text or datetime, not 'ordinal'"},
       {"monitors:\n  'a/b': {}\n", "invalid name 'a/b'"},
       {"monitors: [1, 2\n", "monitoring.yaml:"},
   };

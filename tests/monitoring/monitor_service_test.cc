@@ -3,6 +3,9 @@
 // empty window is "no data"; results form a time series; alerts respect for-windows.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <map>
 #include <random>
 
 #include "monitoring/monitor_service.h"
@@ -163,6 +166,49 @@ monitors:
   EXPECT_EQ(series[1]["metrics"], nlohmann::json({{"rows", 0}}));
   EXPECT_EQ(series[0]["window_start_ms"], kStart);
   EXPECT_EQ(service->Evaluate("nope", std::nullopt).status().code(), ErrorCode::kResourceDoesNotExist);
+}
+
+// A registered reference stores every column's kind, inferred or given; evaluations take them,
+// and a monitor's own kinds win over them.
+TEST_F(MonitorServiceTest, ReferenceKindsAreInferredStoredAndOverridable) {
+  auto service = Service(R"(
+monitors:
+  churn:
+    window: 1h
+    kinds: {n: numerical}
+)");
+  std::string csv = "x,n,day,note\n";
+  for (int i = 0; i < 60; ++i) csv += fmt::format("{}.5,{},2026-01-{:02d},note {}\n", i, i % 3, i % 28 + 1, i);
+  const auto file = dir_.Write("reference.csv", csv).string();
+  const storage::WriteContext context{"test", "", "monitor/reference"};
+  auto bad = service->RegisterReference(context, "churn", file, "test", {{"nope", ColumnKind::kText}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "the reference data has no column 'nope' to give a kind");
+  auto saved = service->RegisterReference(context, "churn", file, "test", {{"note", ColumnKind::kText}, {"x", ColumnKind::kCategorical}});
+  ASSERT_TRUE(saved.ok()) << saved.status().message();
+  EXPECT_EQ(nlohmann::json::parse(saved->kinds),
+            nlohmann::json({{"x", "categorical"}, {"n", "categorical"}, {"day", "datetime"}, {"note", "text"}}));
+  auto stored = store_->GetMonitorReference("churn");
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ((*stored)->kinds, saved->kinds);
+
+  for (int request = 0; request < 30; ++request) {
+    PredictionEvent event;
+    event.deployment = "churn";
+    event.request_id = "r" + std::to_string(request);
+    event.timestamp_ms = kStart + request * 1000;
+    event.prediction_ids = {event.request_id};
+    event.AddInputs({Column("x", {request + 0.5}), Column("n", {static_cast<double>(request % 3)})});
+    event.AddOutputs({Column("y", {1.0})});
+    ASSERT_TRUE(log_->Append(std::move(event)));
+  }
+  auto evaluation = service->Evaluate("churn", kStart + kHour);
+  ASSERT_TRUE(evaluation.ok()) << evaluation.status().message();
+  ASSERT_TRUE(evaluation->drift.has_value()) << evaluation->drift_error;
+  std::map<std::string, std::optional<ColumnKind>> kinds;
+  for (const auto& column : evaluation->drift->columns) kinds[column.column] = column.kind;
+  EXPECT_EQ(kinds.at("x"), ColumnKind::kCategorical) << "the reference's given kind";
+  EXPECT_EQ(kinds.at("n"), ColumnKind::kNumerical) << "the monitor's kind wins";
 }
 
 }  // namespace
