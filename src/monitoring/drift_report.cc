@@ -273,10 +273,10 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
       }
       entry.kind = kind;
       if (kind == ColumnKind::kText) {
-        return Status::InvalidParameter("a text column is not tested for drift (give it the kind categorical to compare its values)");
+        return Status::InvalidParameter("text columns have no drift test (give the column the kind categorical to compare its values)");
       }
       if (kind == ColumnKind::kDatetime) {
-        return Status::InvalidParameter("a datetime column is not tested for drift");
+        return Status::InvalidParameter("datetime columns have no drift test");
       }
       const bool reference_numeric = IsFloatType(*reference_type) || IsIntegerType(*reference_type);
       const bool current_numeric = IsFloatType(*current_type) || IsIntegerType(*current_type);
