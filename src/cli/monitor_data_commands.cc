@@ -145,7 +145,7 @@ Status RunReference(const ReferenceSettings& settings) {
   std::printf("reference version %lld of %s: %lld row(s) from %s\n", static_cast<long long>(saved.version),
               settings.deployment.c_str(), static_cast<long long>(saved.rows), source.c_str());
   std::vector<std::vector<std::string>> rows;
-  const auto kinds_of_columns = nlohmann::json::parse(saved.kinds);
+  const auto kinds_of_columns = nlohmann::ordered_json::parse(saved.kinds);
   for (const auto& [column, kind] : kinds_of_columns.items()) rows.push_back({column, kind.get<std::string>()});
   PrintTable({"COLUMN", "KIND"}, rows);
   return Status::Ok();

@@ -52,7 +52,7 @@ std::optional<std::string> TypeOf(const ColumnTypes& columns, const std::string&
 
 // Every column's kind: `given` where it names the column, else inferred from the reference (one
 // count of distinct values per integer column). Columns of no kind (nested, BLOB) are left out.
-Result<json> ReferenceKinds(DuckDb& db, const std::string& relation, const std::map<std::string, ColumnKind>& given) {
+Result<nlohmann::ordered_json> ReferenceKinds(DuckDb& db, const std::string& relation, const std::map<std::string, ColumnKind>& given) {
   LATHE_ASSIGN_OR_RETURN(auto columns, Describe(db, relation));
   for (const auto& [column, kind] : given) {
     if (!TypeOf(columns, column)) return Status::InvalidParameter(fmt::format("the reference data has no column '{}' to give a kind", column));
@@ -65,7 +65,7 @@ Result<json> ReferenceKinds(DuckDb& db, const std::string& relation, const std::
   if (!distinct_counts.empty()) {
     LATHE_ASSIGN_OR_RETURN(distinct, db.Query(fmt::format("SELECT {} FROM {}", fmt::join(distinct_counts, ", "), relation)));
   }
-  json kinds = json::object();
+  auto kinds = nlohmann::ordered_json::object();  // in the columns' order, as people read them
   size_t next_count = 0;
   for (const auto& [column, type] : columns) {
     std::optional<ColumnKind> kind;
