@@ -130,15 +130,15 @@ Result<std::string> TrainingDatasetOfRun(storage::Store& store, const std::strin
 }
 
 Status RunReference(const ReferenceSettings& settings) {
+  if (settings.file.empty() && settings.run_id.empty()) return Status::InvalidParameter("give --file or --run-id");
+  LATHE_ASSIGN_OR_RETURN(auto kinds, monitoring::ParseColumnKindList(settings.kinds));
   DataDirLayout layout{settings.data_dir};
   LATHE_ASSIGN_OR_RETURN(auto store, OpenStore(layout, storage::Durability::kFull));
-  if (settings.file.empty() && settings.run_id.empty()) return Status::InvalidParameter("give --file or --run-id");
   std::string file = settings.file, source = settings.file;
   if (!settings.run_id.empty()) {
     LATHE_ASSIGN_OR_RETURN(file, TrainingDatasetOfRun(*store, settings.run_id));
     source = fmt::format("runs:/{} ({})", settings.run_id, file);
   }
-  LATHE_ASSIGN_OR_RETURN(auto kinds, monitoring::ParseColumnKindList(settings.kinds));
   monitoring::MonitorService service(*store, nullptr, {}, {monitoring::MonitoringLayout{layout.monitoring()}, "cli"}, nullptr);
   LATHE_ASSIGN_OR_RETURN(auto saved,
                          service.RegisterReference({"cli", "", "monitor/reference"}, settings.deployment, file, source, kinds));
