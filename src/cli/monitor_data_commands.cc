@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "monitoring/labels.h"
 #include "monitoring/monitor_service.h"
+#include "serving/model_source.h"
 #include "monitoring/prediction_log.h"
 #include "storage/duckdb.h"
 
@@ -107,8 +108,26 @@ struct ReferenceSettings {
   std::string deployment;
   std::string file;
   std::string run_id;
+  std::string model;
   std::vector<std::string> kinds;
 };
+
+// The run that produced a registered model version (models:/name/version or models:/name@alias).
+Result<std::string> RunOfModel(storage::Store& store, const std::string& text) {
+  LATHE_ASSIGN_OR_RETURN(auto uri, serving::ParseModelUri(text));
+  storage::ModelVersion version;
+  if (uri.kind == serving::ModelUri::Kind::kRegistryVersion) {
+    LATHE_ASSIGN_OR_RETURN(version, store.GetModelVersion(uri.name, uri.version));
+  } else if (uri.kind == serving::ModelUri::Kind::kRegistryAlias) {
+    LATHE_ASSIGN_OR_RETURN(version, store.GetModelVersionByAlias(uri.name, uri.alias));
+  } else {
+    return Status::InvalidParameter(fmt::format("--model takes models:/<name>/<version> or models:/<name>@<alias>, not {}", text));
+  }
+  if (version.run_id.empty()) {
+    return Status::InvalidParameter(fmt::format("{} (version {}) was registered without a run; give --file", text, version.version));
+  }
+  return version.run_id;
+}
 
 // The local file of the run's training dataset, as MLflow logs it: a dataset input tagged
 // mlflow.data.context=training whose source is {"uri": "<path or file:// URI>"}.
@@ -130,14 +149,20 @@ Result<std::string> TrainingDatasetOfRun(storage::Store& store, const std::strin
 }
 
 Status RunReference(const ReferenceSettings& settings) {
-  if (settings.file.empty() && settings.run_id.empty()) return Status::InvalidParameter("give --file or --run-id");
+  if (settings.file.empty() && settings.run_id.empty() && settings.model.empty()) {
+    return Status::InvalidParameter("give --file, --run-id or --model");
+  }
   LATHE_ASSIGN_OR_RETURN(auto kinds, monitoring::ParseColumnKindList(settings.kinds));
   DataDirLayout layout{settings.data_dir};
   LATHE_ASSIGN_OR_RETURN(auto store, OpenStore(layout, storage::Durability::kFull));
-  std::string file = settings.file, source = settings.file;
-  if (!settings.run_id.empty()) {
-    LATHE_ASSIGN_OR_RETURN(file, TrainingDatasetOfRun(*store, settings.run_id));
-    source = fmt::format("runs:/{} ({})", settings.run_id, file);
+  std::string file = settings.file, source = settings.file, run_id = settings.run_id;
+  if (!settings.model.empty()) {
+    LATHE_ASSIGN_OR_RETURN(run_id, RunOfModel(*store, settings.model));
+  }
+  if (!run_id.empty()) {
+    LATHE_ASSIGN_OR_RETURN(file, TrainingDatasetOfRun(*store, run_id));
+    source = settings.model.empty() ? fmt::format("runs:/{} ({})", run_id, file)
+                                    : fmt::format("{} (runs:/{}, {})", settings.model, run_id, file);
   }
   monitoring::MonitorService service(*store, nullptr, {}, {monitoring::MonitoringLayout{layout.monitoring()}, "cli"}, nullptr);
   LATHE_ASSIGN_OR_RETURN(auto saved,
@@ -240,7 +265,12 @@ void AddMonitorDataCommands(CLI::App& monitor, Action& action) {
   auto* file_option = reference->add_option("--file", reference_settings->file, "The reference data");
   auto* run_option = reference->add_option("--run-id", reference_settings->run_id,
                                            "Use the training dataset logged with this run (a local file source)");
+  auto* model_option = reference->add_option(
+      "--model", reference_settings->model,
+      "Use the training dataset of the run that produced this model version (models:/<name>/<version> or models:/<name>@<alias>)");
   file_option->excludes(run_option);
+  model_option->excludes(file_option);
+  model_option->excludes(run_option);
   reference->add_option("--kind", reference_settings->kinds,
                         "column:kind (numerical, categorical, text or datetime) instead of the inferred kind; repeatable");
   reference->callback([&action, reference_settings] { action = [reference_settings] { return RunReference(*reference_settings); }; });

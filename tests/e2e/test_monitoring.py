@@ -315,6 +315,23 @@ monitors:
                            "--file", train, "--kind", "male:ordinal", check=False)
         self.assertNotEqual(failed.returncode, 0)
         self.assertIn("column 'male': kind must be numerical, categorical, text or datetime, not 'ordinal'", failed.stderr)
+        # The same through the registry: the run that produced the version the alias points at.
+        status, body = self.server.api("GET", "registered-models/alias", params={"name": "churn", "alias": "champion"})
+        self.assertEqual(status, 200, body)
+        model_run = body["model_version"]["run_id"]
+        status, body = self.server.api("POST", "runs/log-inputs", {"run_id": model_run, "datasets": [{
+            "dataset": {"name": "train", "digest": "abc", "source_type": "local", "source": json.dumps({"uri": train})},
+            "tags": [{"key": "mlflow.data.context", "value": "training"}]}]})
+        self.assertEqual(status, 200, body)
+        out = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
+                        "--model", "models:/churn@champion").stdout
+        self.assertIn(f"reference version 3 of churn: 2 row(s) from models:/churn@champion (runs:/{model_run}, {train})", out)
+        for model, message in (("models:/churn/99", "99"), ("runs:/abc/model", "--model takes models:/"),
+                               (f"models:/churn/{self.v1}", "no training dataset")):
+            failed = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
+                               "--model", model, check=False)
+            self.assertNotEqual(failed.returncode, 0, model)
+            self.assertIn(message, failed.stderr, model)
         other = self.server.api("POST", "runs/create", {"experiment_id": "0"})[1]["run"]["info"]["run_id"]
         failed = lathe_cli("monitor", "reference", "--data-dir", self.server.data_dir, "--deployment", "churn",
                            "--run-id", other, check=False)
