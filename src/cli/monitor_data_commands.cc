@@ -56,11 +56,11 @@ struct LabelSettings {
 };
 
 Status RunLabels(const LabelSettings& settings) {
+  LATHE_ASSIGN_OR_RETURN(auto db, storage::DuckDb::Open());
+  LATHE_RETURN_IF_ERROR(monitoring::LoadFile(*db, "label_file", settings.file, "labels"));
   DataDirLayout layout{settings.data_dir};
   LATHE_ASSIGN_OR_RETURN(auto store, OpenStore(layout, storage::Durability::kFull));
   monitoring::MonitorService service(*store, nullptr, {}, {monitoring::MonitoringLayout{layout.monitoring()}, "cli"}, nullptr);
-  LATHE_ASSIGN_OR_RETURN(auto db, storage::DuckDb::Open());
-  LATHE_RETURN_IF_ERROR(monitoring::LoadFile(*db, "label_file", settings.file, "labels"));
   std::vector<monitoring::Label> batch;
   int64_t received = 0, unknown = 0, skipped = 0;
   std::vector<std::string> unknown_examples;
