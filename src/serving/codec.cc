@@ -12,6 +12,8 @@
 #include <limits>
 #include <span>
 
+#include "core/json_text.h"
+
 namespace lathe::serving {
 namespace {
 
@@ -1227,70 +1229,6 @@ Result<bool> IsCsvContentType(std::string_view content_type) {
 
 // ----------------------------------------------------------------------------------------------
 // Encoding
-
-// Appends valid UTF-8 with JSON's escapes for quotes, backslashes and control characters.
-void AppendEscaped(std::string& out, std::string_view text) {
-  size_t run = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default: {
-        constexpr char kHex[] = "0123456789abcdef";
-        const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out.append(escape, sizeof(escape));
-      }
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-}
-
-// Appends `text` as a JSON string, replacing each byte that does not start a valid UTF-8
-// sequence by U+FFFD so that the response always parses.
-void AppendJsonString(std::string& out, std::string_view text) {
-  out += '"';
-  if (simdjson::validate_utf8(text.data(), text.size())) {
-    AppendEscaped(out, text);
-  } else {
-    size_t run = 0, i = 0;
-    while (i < text.size()) {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      const size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-      if (length != 0 && i + length <= text.size() && simdjson::validate_utf8(text.data() + i, length)) {
-        i += length;
-        continue;
-      }
-      AppendEscaped(out, text.substr(run, i - run));
-      out += "\xEF\xBF\xBD";
-      run = ++i;
-    }
-    AppendEscaped(out, text.substr(run));
-  }
-  out += '"';
-}
 
 // Appends one element of a tensor. Non-finite floats become OIP's strings, or the bare tokens
 // Python's json module writes (what MLflow's server returns).
