@@ -60,19 +60,6 @@ bool Holds(std::string_view op, double value, double threshold) {
   return false;
 }
 
-std::string FormatIsoUtc(int64_t ms) {
-  int64_t seconds = ms / 1000, millis = ms % 1000;
-  if (millis < 0) {
-    millis += 1000;
-    --seconds;
-  }
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-}
-
 std::string FirstLine(std::string_view text) {
   return std::string(text.substr(0, text.find('\n')));
 }
@@ -167,9 +154,9 @@ nlohmann::json WebhookPayload(const AlertContext& context) {
           {"metric", context.metric},
           {"value", context.value},
           {"threshold", context.threshold},
-          {"window_start", FormatIsoUtc(context.window_start_ms)},
-          {"window_end", FormatIsoUtc(context.window_end_ms)},
-          {"fired_at", FormatIsoUtc(context.fired_at_ms)},
+          {"window_start", FormatIsoUtcMillis(context.window_start_ms)},
+          {"window_end", FormatIsoUtcMillis(context.window_end_ms)},
+          {"fired_at", FormatIsoUtcMillis(context.fired_at_ms)},
           {"result", context.result}};
 }
 
@@ -523,9 +510,9 @@ DeliveryRecord ActionRunner::RunCommand(const AlertContext& context, const Comma
       {"LATHE_ALERT_METRIC", context.metric},
       {"LATHE_ALERT_VALUE", fmt::format("{}", context.value)},
       {"LATHE_ALERT_THRESHOLD", fmt::format("{}", context.threshold)},
-      {"LATHE_ALERT_WINDOW_START", FormatIsoUtc(context.window_start_ms)},
-      {"LATHE_ALERT_WINDOW_END", FormatIsoUtc(context.window_end_ms)},
-      {"LATHE_ALERT_FIRED_AT", FormatIsoUtc(context.fired_at_ms)},
+      {"LATHE_ALERT_WINDOW_START", FormatIsoUtcMillis(context.window_start_ms)},
+      {"LATHE_ALERT_WINDOW_END", FormatIsoUtcMillis(context.window_end_ms)},
+      {"LATHE_ALERT_FIRED_AT", FormatIsoUtcMillis(context.fired_at_ms)},
       {"LATHE_ALERT_RESULT_FILE", result_path},
   };
   std::vector<std::string> environment;

@@ -116,14 +116,6 @@ bool ValidDeploymentName(const std::string& name) {
          name.find('\\') == std::string::npos;
 }
 
-std::string IsoTime(int64_t ms) {
-  const std::time_t seconds = ms / 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
-                     utc.tm_min, utc.tm_sec, ms % 1000);
-}
-
 json FiniteOrNull(double value) { return std::isfinite(value) ? json(value) : json(); }
 
 void AddPerformance(const ClassificationMetrics& metrics, Evaluation& evaluation) {
@@ -230,8 +222,8 @@ json ToJson(const Evaluation& evaluation) {
   json out = {{"monitor", evaluation.monitor},
               {"deployment", evaluation.deployment},
               {"status", evaluation.status},
-              {"window_start", IsoTime(evaluation.window_start)},
-              {"window_end", IsoTime(evaluation.window_end)},
+              {"window_start", FormatIsoUtcMillis(evaluation.window_start)},
+              {"window_end", FormatIsoUtcMillis(evaluation.window_end)},
               {"window_start_ms", evaluation.window_start},
               {"window_end_ms", evaluation.window_end},
               {"rows", evaluation.rows},
@@ -543,7 +535,7 @@ void MonitorService::RecordDelivery(const DeliveryRecord& record) {
                    {"ok", record.ok},
                    {"attempts", record.attempts},
                    {"detail", record.detail},
-                   {"finished_at", IsoTime(record.finished_at_ms)}};
+                   {"finished_at", FormatIsoUtcMillis(record.finished_at_ms)}};
   Status saved = store_.AddMonitorAlertDelivery(record.alert_id, delivery.dump());
   if (!saved.ok()) spdlog::error("cannot record delivery of alert {}: {}", record.alert_id, saved.message());
   if (!record.ok) spdlog::warn("alert {}: action {} failed after {} attempt(s): {}", record.alert_id, record.action, record.attempts,
@@ -583,11 +575,11 @@ Result<json> MonitorService::Results(const std::string& monitor, int64_t from, i
   LATHE_ASSIGN_OR_RETURN(auto results, store_.ListMonitorResults(monitor, from, to, limit));
   json out = json::array();
   for (const auto& result : results) {
-    out.push_back({{"window_start", IsoTime(result.window_start)},
-                   {"window_end", IsoTime(result.window_end)},
+    out.push_back({{"window_start", FormatIsoUtcMillis(result.window_start)},
+                   {"window_end", FormatIsoUtcMillis(result.window_end)},
                    {"window_start_ms", result.window_start},
                    {"window_end_ms", result.window_end},
-                   {"evaluated_at", IsoTime(result.evaluated_at)},
+                   {"evaluated_at", FormatIsoUtcMillis(result.evaluated_at)},
                    {"status", result.status},
                    {"metrics", json::parse(result.metrics, nullptr, false)}});
   }
@@ -602,9 +594,9 @@ Result<json> MonitorService::Alerts(const std::string& monitor, int64_t limit) {
     out.push_back({{"id", alert.id},
                    {"monitor", alert.monitor},
                    {"rule", alert.rule},
-                   {"fired_at", IsoTime(alert.fired_at)},
-                   {"window_start", IsoTime(alert.window_start)},
-                   {"window_end", IsoTime(alert.window_end)},
+                   {"fired_at", FormatIsoUtcMillis(alert.fired_at)},
+                   {"window_start", FormatIsoUtcMillis(alert.window_start)},
+                   {"window_end", FormatIsoUtcMillis(alert.window_end)},
                    {"metric", alert.metric},
                    {"value", alert.value},
                    {"threshold", alert.threshold},
@@ -619,15 +611,15 @@ Result<std::string> MonitorService::HtmlReport(const std::string& monitor, std::
   LATHE_ASSIGN_OR_RETURN(auto history, store_.ListMonitorResults(monitor, 0, kForever, 500));
   HtmlReportInputs inputs;
   inputs.title = fmt::format("Monitor {} (deployment {})", monitor, evaluation.deployment);
-  inputs.subtitle = fmt::format("window {} to {}: {} rows, {} labeled; reference: {}", IsoTime(evaluation.window_start),
-                                IsoTime(evaluation.window_end), evaluation.rows, evaluation.labeled_rows,
+  inputs.subtitle = fmt::format("window {} to {}: {} rows, {} labeled; reference: {}", FormatIsoUtcMillis(evaluation.window_start),
+                                FormatIsoUtcMillis(evaluation.window_end), evaluation.rows, evaluation.labeled_rows,
                                 evaluation.reference.empty() ? "none" : evaluation.reference);
   if (evaluation.drift) inputs.drift = &*evaluation.drift;
   if (evaluation.integrity) inputs.integrity = ToJson(*evaluation.integrity)["checks"];
   inputs.performance = evaluation.performance;
   json over_time = json::array();
   for (const auto& result : history) {
-    over_time.push_back({{"window_start", IsoTime(result.window_start)}, {"metrics", json::parse(result.metrics, nullptr, false)}});
+    over_time.push_back({{"window_start", FormatIsoUtcMillis(result.window_start)}, {"metrics", json::parse(result.metrics, nullptr, false)}});
   }
   inputs.performance_over_time = std::move(over_time);
   return RenderHtmlReport(inputs);
@@ -684,6 +676,18 @@ Result<storage::MonitorReference> MonitorService::RegisterReference(const storag
   reference.rows = rows;
   reference.kinds = kinds_json.dump();
   return store_.SaveMonitorReference(context, reference);
+}
+
+Result<storage::MonitorReference> MonitorService::Reference(const std::string& deployment) {
+  if (!ValidDeploymentName(deployment)) return Status::InvalidParameter(fmt::format("invalid deployment name '{}'", deployment));
+  LATHE_ASSIGN_OR_RETURN(auto reference, store_.GetMonitorReference(deployment));
+  if (!reference) {
+    return Status(ErrorCode::kResourceDoesNotExist,
+                  fmt::format("deployment '{}' has no reference data: register it with `lathe monitor reference` or "
+                              "PUT /api/lathe/monitor/references/{}",
+                              deployment, deployment));
+  }
+  return std::move(*reference);
 }
 
 json MonitorService::Overview() const {

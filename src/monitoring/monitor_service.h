@@ -107,6 +107,9 @@ class MonitorService {
                                                       const std::string& file, const std::string& source,
                                                       const std::map<std::string, ColumnKind>& kinds = {});
 
+  // The deployment's newest registered reference; kResourceDoesNotExist when it has none.
+  Result<storage::MonitorReference> Reference(const std::string& deployment);
+
   // Monitors, prediction log counters and label counters, for GET /api/lathe/monitor.
   nlohmann::json Overview() const;
 

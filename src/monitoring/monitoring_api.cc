@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "core/json_dump.h"
 #include "storage/duckdb.h"
 
@@ -87,6 +88,16 @@ Result<std::pair<std::string, std::string>> MonitorAction(const ApiRequest& requ
   return std::pair{suffix.substr(0, slash), suffix.substr(slash + 1)};
 }
 
+json ReferenceJson(const storage::MonitorReference& reference) {
+  return {{"deployment", reference.deployment},
+          {"version", reference.version},
+          {"rows", reference.rows},
+          {"source", reference.source},
+          {"kinds", json::parse(reference.kinds, nullptr, false)},
+          {"created_at", FormatIsoUtcMillis(reference.created_at)},
+          {"created_by", reference.actor}};
+}
+
 Result<ApiResponse> RegisterReference(MonitorService& service, ApiRequest& request, const std::string& deployment) {
   std::string format;
   if (const std::string* given = request.QueryValue("format")) format = *given;
@@ -118,12 +129,7 @@ Result<ApiResponse> RegisterReference(MonitorService& service, ApiRequest& reque
   auto saved = service.RegisterReference({request.actor, request.request_id, "monitor/reference"}, deployment, file, source, kinds);
   std::filesystem::remove(file, error);
   if (!saved.ok()) return saved.status();
-  return ApiResponse::Json(DumpJson(json{{"reference",
-                                          {{"deployment", saved->deployment},
-                                           {"version", saved->version},
-                                           {"rows", saved->rows},
-                                           {"source", saved->source},
-                                           {"kinds", json::parse(saved->kinds)}}}}));
+  return ApiResponse::Json(DumpJson(json{{"reference", ReferenceJson(*saved)}}));
 }
 
 }  // namespace
@@ -154,6 +160,12 @@ std::vector<Route> MonitoringRoutes(MonitorService& service) {
                true};
   upload.streams_upload = true;
   routes.push_back(std::move(upload));
+  routes.push_back({"GET", "/api/lathe/monitor/references/",
+                    [&service](ApiRequest& request) -> Result<ApiResponse> {
+                      LATHE_ASSIGN_OR_RETURN(auto reference, service.Reference(request.path_suffix));
+                      return ApiResponse::Json(DumpJson(json{{"reference", ReferenceJson(reference)}}));
+                    },
+                    true});
   routes.push_back({"POST", "/api/lathe/monitor/",
                     [&service](ApiRequest& request) -> Result<ApiResponse> {
                       LATHE_ASSIGN_OR_RETURN(auto target, MonitorAction(request));

@@ -372,6 +372,15 @@ monitors:
                                 headers={"Content-Type": "text/csv"}, timeout=30)
         self.assertEqual(response.status_code, 200, response.text)
         self.assertEqual(response.json()["reference"]["kinds"], {"a": "text", "b": "categorical", "c": "datetime"})
+        response = requests.get(f"{url}/references/churn", timeout=30)
+        self.assertEqual(response.status_code, 200, response.text)
+        reference = response.json()["reference"]
+        self.assertEqual((reference["version"], reference["rows"], reference["source"]), (2, 1, "upload"))
+        self.assertEqual(reference["kinds"], {"a": "text", "b": "categorical", "c": "datetime"})
+        self.assertRegex(reference["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        response = requests.get(f"{url}/references/nobody", timeout=30)
+        self.assertEqual(response.status_code, 404, response.text)
+        self.assertIn("has no reference data", response.text)
 
 
 if __name__ == "__main__":
