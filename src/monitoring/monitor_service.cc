@@ -448,7 +448,12 @@ Result<Evaluation> MonitorService::EvaluateWindow(const MonitorSpec& spec, int64
     }
     integrity_reference = excluded.empty() ? "reference_data" : fmt::format("(SELECT * EXCLUDE ({}) FROM reference_data)", excluded);
   }
-  auto integrity = CheckIntegrity(*db, integrity_reference, "window_rows", integrity_options);
+  // The drift report read the same rows (current_data is window_rows joined to labels unique per
+  // prediction id; the reference loses only the target and prediction columns, which integrity
+  // leaves out). A column current_data casts differs in type, and CheckIntegrity then ignores
+  // that column's facts.
+  auto integrity = CheckIntegrity(*db, integrity_reference, "window_rows", integrity_options,
+                                  evaluation.drift ? &*evaluation.drift : nullptr);
   if (integrity.ok()) {
     evaluation.integrity = std::move(*integrity);
     const auto& report = *evaluation.integrity;

@@ -211,5 +211,42 @@ monitors:
   EXPECT_EQ(kinds.at("n"), ColumnKind::kNumerical) << "the monitor's kind wins";
 }
 
+// Integrity in an evaluation takes the drift report's counts; they are those of the window.
+TEST_F(MonitorServiceTest, IntegrityOfAWindowUsesTheDriftCounts) {
+  auto service = Service(R"(
+monitors:
+  churn:
+    window: 1h
+)");
+  std::string csv = "x\n";
+  for (int i = 0; i < 60; ++i) csv += fmt::format("{}.5\n", i);
+  const storage::WriteContext context{"test", "", "monitor/reference"};
+  ASSERT_TRUE(service->RegisterReference(context, "churn", dir_.Write("reference.csv", csv).string(), "test").ok());
+  for (int request = 0; request < 30; ++request) {
+    PredictionEvent event;
+    event.deployment = "churn";
+    event.request_id = "r" + std::to_string(request);
+    event.timestamp_ms = kStart + request * 1000;
+    event.prediction_ids = {event.request_id};
+    event.AddInputs({Column("x", {request * 3 + 0.5})});
+    event.AddOutputs({Column("y", {1.0})});
+    ASSERT_TRUE(log_->Append(std::move(event)));
+  }
+  auto evaluation = service->Evaluate("churn", kStart + kHour);
+  ASSERT_TRUE(evaluation.ok()) << evaluation.status().message();
+  ASSERT_TRUE(evaluation->drift && evaluation->integrity) << evaluation->drift_error << evaluation->integrity_error;
+  ASSERT_EQ(evaluation->drift->columns.size(), 1u);
+  ASSERT_TRUE(evaluation->drift->columns[0].facts && evaluation->drift->columns[0].facts->range);
+  EXPECT_EQ(evaluation->drift->columns[0].facts->current_type, "DOUBLE");
+  for (const auto& check : evaluation->integrity->checks) {
+    if (check.check == "range" && check.column == "x") {
+      EXPECT_EQ(check.violations, 10);  // 3r + 0.5 > 59.5 for r = 20 .. 29
+      EXPECT_EQ(check.examples.front(), "r20");
+    }
+    if (check.check == "null_share" && check.column == "x") EXPECT_EQ(check.violations, 0);
+  }
+  EXPECT_EQ(evaluation->integrity->rows_with_violation, 10);
+}
+
 }  // namespace
 }  // namespace lathe::monitoring
