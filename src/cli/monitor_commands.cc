@@ -22,6 +22,7 @@ struct ReportSettings {
   std::string config;
   std::string monitor;
   std::vector<std::string> columns;
+  std::vector<std::string> kinds;
 };
 
 // The drift and integrity settings of one monitor of a monitoring config: --monitor, or its only one.
@@ -47,6 +48,8 @@ Result<monitoring::MonitorSpec> MonitorFromConfig(const ReportSettings& settings
 
 Status RunReport(const ReportSettings& settings) {
   LATHE_ASSIGN_OR_RETURN(auto spec, MonitorFromConfig(settings));
+  LATHE_ASSIGN_OR_RETURN(auto kinds, monitoring::ParseColumnKindList(settings.kinds));
+  for (const auto& [column, kind] : kinds) spec.drift.kinds[column] = spec.integrity.kinds[column] = kind;
   monitoring::DriftReportOptions options = spec.drift;
   if (!settings.columns.empty()) options.columns = settings.columns;
   LATHE_ASSIGN_OR_RETURN(auto db, storage::DuckDb::Open());
@@ -118,6 +121,9 @@ void AddMonitorCommands(CLI::App& app, Action& action) {
   report->add_option("--json", settings->json_out, "Also write the report as JSON to this file");
   report->add_option("--html", settings->html_out, "Also write the report as one self-contained HTML page to this file");
   report->add_option("--columns", settings->columns, "Only these columns (comma-separated)")->delimiter(',');
+  report->add_option("--kind", settings->kinds,
+                     "column:kind (numerical, categorical, text or datetime) instead of the inferred or configured kind; "
+                     "repeatable");
   report->add_option("--config", settings->config,
                      "A monitoring config (see docs/monitoring.md): its kinds, tests, thresholds and integrity rules");
   report->add_option("--monitor", settings->monitor, "The monitor of --config to take them from (default: its only one)");

@@ -65,6 +65,22 @@ class MonitorReportTest(unittest.TestCase):
         self.assertTrue(report["dataset_drift"])  # 2 of 4 tested columns: a share of 0.5 is dataset drift
         self.assertIn("2 of 4 column(s) drifted: dataset drift", result.stdout)
 
+    def test_kinds_given_on_the_command_line(self):
+        out = os.path.join(self.tmp, "report.json")
+        result = lathe("monitor", "report", "--reference", self.ref_path, "--current", self.cur_path, "--json", out,
+                       "--kind", "plan:text", "--kind", "age:categorical")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(out) as f:
+            columns = {c["column"]: c for c in json.load(f)["columns"]}
+        self.assertEqual(columns["plan"]["kind"], "text")
+        self.assertNotIn("test", columns["plan"])
+        self.assertIn("text columns have no drift test", columns["plan"]["error"])
+        self.assertEqual(columns["age"]["kind"], "categorical")
+        self.assertRegex(result.stdout, r"plan\s+text\s+not tested: text columns have no drift test")
+        result = lathe("monitor", "report", "--reference", self.ref_path, "--current", self.cur_path, "--kind", "plan:ordinal")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("column 'plan': kind must be numerical, categorical, text or datetime, not 'ordinal'", result.stderr)
+
     def test_bad_input(self):
         result = lathe("monitor", "report", "--reference", os.path.join(self.tmp, "nope.csv"), "--current", self.cur_path)
         self.assertEqual(result.returncode, 1)
