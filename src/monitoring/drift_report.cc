@@ -117,17 +117,6 @@ Result<CategoryCounts> Categories(DuckDb& db, const std::string& reference, cons
   return counts;
 }
 
-// The kind of a column from its type and (for integers) its distinct reference values.
-Result<ColumnKind> InferKind(DuckDb& db, const std::string& reference, const std::string& column, const std::string& type) {
-  std::optional<int64_t> distinct;
-  if (IsIntegerType(type)) {
-    LATHE_ASSIGN_OR_RETURN(auto counted, db.Query(fmt::format("SELECT count(DISTINCT {}) FROM {}", SqlIdentifier(column), reference)));
-    distinct = std::get<int64_t>(counted.rows[0][0]);
-  }
-  if (auto kind = InferColumnKind(type, distinct)) return *kind;
-  return Status::InvalidParameter(fmt::format("type {} has no kind to test: give the column's kind", type));
-}
-
 std::optional<ColumnHistogram> NumericalHistogram(const SortedSample& reference, const SortedSample& current) {
   const auto& r = reference.values;
   const auto& c = current.values;
@@ -219,6 +208,31 @@ Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const
   return DriftReportForTables(*db, "lathe_reference", "lathe_current", options);
 }
 
+Result<std::map<std::string, ColumnKind>> ColumnKinds(DuckDb& db, const std::string& relation,
+                                                     const std::vector<std::pair<std::string, std::string>>& columns,
+                                                     const std::map<std::string, ColumnKind>& given) {
+  std::vector<std::string> distinct_counts;
+  for (const auto& [column, type] : columns) {
+    if (IsIntegerType(type) && !given.count(column)) distinct_counts.push_back(fmt::format("count(DISTINCT {})", SqlIdentifier(column)));
+  }
+  std::optional<storage::Table> distinct;
+  if (!distinct_counts.empty()) {
+    LATHE_ASSIGN_OR_RETURN(distinct, db.Query(fmt::format("SELECT {} FROM {}", fmt::join(distinct_counts, ", "), relation)));
+  }
+  std::map<std::string, ColumnKind> kinds;
+  size_t next_count = 0;
+  for (const auto& [column, type] : columns) {
+    if (auto found = given.find(column); found != given.end()) {
+      kinds[column] = found->second;
+      continue;
+    }
+    std::optional<int64_t> integer_distinct;
+    if (IsIntegerType(type)) integer_distinct = std::get<int64_t>(distinct->rows[0][next_count++]);
+    if (auto kind = InferColumnKind(type, integer_distinct)) kinds[column] = *kind;
+  }
+  return kinds;
+}
+
 Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string& reference, const std::string& current,
                                          const DriftReportOptions& options) {
   DriftReport report;
@@ -245,8 +259,13 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
       if (type_in(current_columns, column)) wanted.push_back(column);
     }
   }
-  // What each column needs is settled here, one DuckDB query at a time (kinds may need one); the
-  // columns are then read and tested in parallel.
+  std::vector<std::pair<std::string, std::string>> typed;  // the wanted columns both sides have
+  for (const auto& column : wanted) {
+    auto reference_type = type_in(reference_columns, column);
+    if (reference_type && type_in(current_columns, column)) typed.emplace_back(column, *reference_type);
+  }
+  LATHE_ASSIGN_OR_RETURN(auto kinds, ColumnKinds(db, reference, typed, options.kinds));
+  // What each column needs is settled here; the columns are then read and tested in parallel.
   struct Planned {
     ColumnKind kind;
     DriftSettings settings;
@@ -265,12 +284,11 @@ Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string&
       if (!reference_type || !current_type) {
         return Status::InvalidParameter(fmt::format("the {} data has no column '{}'", reference_type ? "current" : "reference", column));
       }
-      ColumnKind kind;
-      if (auto given = options.kinds.find(column); given != options.kinds.end()) {
-        kind = given->second;
-      } else {
-        LATHE_ASSIGN_OR_RETURN(kind, InferKind(db, reference, column, *reference_type));
+      auto found = kinds.find(column);
+      if (found == kinds.end()) {
+        return Status::InvalidParameter(fmt::format("type {} has no kind to test: give the column's kind", *reference_type));
       }
+      const ColumnKind kind = found->second;
       entry.kind = kind;
       if (kind == ColumnKind::kText) {
         return Status::InvalidParameter("text columns have no drift test (give the column the kind categorical to compare its values)");

@@ -88,6 +88,12 @@ Result<DriftReport> DriftReportForFiles(const std::string& reference_path, const
 // query at a time) and then sorting and testing it alone; the caller must not use `db` meanwhile.
 Result<DriftReport> DriftReportForTables(storage::DuckDb& db, const std::string& reference, const std::string& current,
                                          const DriftReportOptions& options = {});
+// Each of `columns` (name, DuckDB type) of `relation` with its kind: `given` where it names the
+// column, else InferColumnKind's, the integer columns' distinct values counted in one query.
+// Columns of no kind (nested, BLOB, ...) are absent.
+Result<std::map<std::string, ColumnKind>> ColumnKinds(storage::DuckDb& db, const std::string& relation,
+                                                     const std::vector<std::pair<std::string, std::string>>& columns,
+                                                     const std::map<std::string, ColumnKind>& given);
 // Makes a CSV, Parquet or JSON file the relation `table` of `db`; `side` names it in errors. CSV
 // and JSON files are read into a temporary table; a Parquet file becomes a temporary view that
 // reads it again as queries need its columns, so it must stay in place while `db` uses it.

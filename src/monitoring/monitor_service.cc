@@ -50,35 +50,18 @@ std::optional<std::string> TypeOf(const ColumnTypes& columns, const std::string&
   return std::nullopt;
 }
 
-// Every column's kind: `given` where it names the column, else inferred from the reference (one
-// count of distinct values per integer column). Columns of no kind (nested, BLOB) are left out.
+// Every column's kind (ColumnKinds), in the columns' order as people read them.
 Result<nlohmann::ordered_json> ReferenceKinds(DuckDb& db, const std::string& relation, const std::map<std::string, ColumnKind>& given) {
   LATHE_ASSIGN_OR_RETURN(auto columns, Describe(db, relation));
   for (const auto& [column, kind] : given) {
     if (!TypeOf(columns, column)) return Status::InvalidParameter(fmt::format("the reference data has no column '{}' to give a kind", column));
   }
-  std::vector<std::string> distinct_counts;
+  LATHE_ASSIGN_OR_RETURN(auto kinds, ColumnKinds(db, relation, columns, given));
+  auto out = nlohmann::ordered_json::object();
   for (const auto& [column, type] : columns) {
-    if (IsIntegerType(type) && !given.count(column)) distinct_counts.push_back(fmt::format("count(DISTINCT {})", SqlIdentifier(column)));
+    if (auto found = kinds.find(column); found != kinds.end()) out[column] = ColumnKindName(found->second);
   }
-  std::optional<storage::Table> distinct;
-  if (!distinct_counts.empty()) {
-    LATHE_ASSIGN_OR_RETURN(distinct, db.Query(fmt::format("SELECT {} FROM {}", fmt::join(distinct_counts, ", "), relation)));
-  }
-  auto kinds = nlohmann::ordered_json::object();  // in the columns' order, as people read them
-  size_t next_count = 0;
-  for (const auto& [column, type] : columns) {
-    std::optional<ColumnKind> kind;
-    if (auto found = given.find(column); found != given.end()) {
-      kind = found->second;
-    } else {
-      std::optional<int64_t> integer_distinct;
-      if (IsIntegerType(type)) integer_distinct = std::get<int64_t>(distinct->rows[0][next_count++]);
-      kind = InferColumnKind(type, integer_distinct);
-    }
-    if (kind) kinds[column] = ColumnKindName(*kind);
-  }
-  return kinds;
+  return out;
 }
 
 // The kinds a registered reference stores (older references store none).

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <map>
 #include <random>
 
@@ -50,6 +51,20 @@ class MonitorServiceTest : public ::testing::Test {
     auto config = ParseMonitoringConfig(yaml, "monitoring.yaml");
     EXPECT_TRUE(config.ok()) << config.status().message();
     return std::make_unique<MonitorService>(*store_, log_.get(), *config, MonitorServiceOptions{layout_, "test"}, nullptr);
+  }
+
+  // Requests r0, r1, ... a second apart from kStart, one logged row each: inputs(r) and an output.
+  void LogRequests(int requests, const std::function<std::vector<models::Tensor>(int)>& inputs) {
+    for (int request = 0; request < requests; ++request) {
+      PredictionEvent event;
+      event.deployment = "churn";
+      event.request_id = "r" + std::to_string(request);
+      event.timestamp_ms = kStart + request * 1000;
+      event.prediction_ids = {event.request_id};
+      event.AddInputs(inputs(request));
+      event.AddOutputs({Column("y", {1.0})});
+      ASSERT_TRUE(log_->Append(std::move(event)));
+    }
   }
 
   ScratchDir dir_;
@@ -192,16 +207,9 @@ monitors:
   ASSERT_TRUE(stored.ok() && *stored);
   EXPECT_EQ((*stored)->kinds, saved->kinds);
 
-  for (int request = 0; request < 30; ++request) {
-    PredictionEvent event;
-    event.deployment = "churn";
-    event.request_id = "r" + std::to_string(request);
-    event.timestamp_ms = kStart + request * 1000;
-    event.prediction_ids = {event.request_id};
-    event.AddInputs({Column("x", {request + 0.5}), Column("n", {static_cast<double>(request % 3)})});
-    event.AddOutputs({Column("y", {1.0})});
-    ASSERT_TRUE(log_->Append(std::move(event)));
-  }
+  LogRequests(30, [](int request) {
+    return std::vector<models::Tensor>{Column("x", {request + 0.5}), Column("n", {static_cast<double>(request % 3)})};
+  });
   auto evaluation = service->Evaluate("churn", kStart + kHour);
   ASSERT_TRUE(evaluation.ok()) << evaluation.status().message();
   ASSERT_TRUE(evaluation->drift.has_value()) << evaluation->drift_error;
@@ -222,16 +230,7 @@ monitors:
   for (int i = 0; i < 60; ++i) csv += fmt::format("{}.5\n", i);
   const storage::WriteContext context{"test", "", "monitor/reference"};
   ASSERT_TRUE(service->RegisterReference(context, "churn", dir_.Write("reference.csv", csv).string(), "test").ok());
-  for (int request = 0; request < 30; ++request) {
-    PredictionEvent event;
-    event.deployment = "churn";
-    event.request_id = "r" + std::to_string(request);
-    event.timestamp_ms = kStart + request * 1000;
-    event.prediction_ids = {event.request_id};
-    event.AddInputs({Column("x", {request * 3 + 0.5})});
-    event.AddOutputs({Column("y", {1.0})});
-    ASSERT_TRUE(log_->Append(std::move(event)));
-  }
+  LogRequests(30, [](int request) { return std::vector<models::Tensor>{Column("x", {request * 3 + 0.5})}; });
   auto evaluation = service->Evaluate("churn", kStart + kHour);
   ASSERT_TRUE(evaluation.ok()) << evaluation.status().message();
   ASSERT_TRUE(evaluation->drift && evaluation->integrity) << evaluation->drift_error << evaluation->integrity_error;
